@@ -1,0 +1,52 @@
+# One-command set-up, run and test. Everything installs into .venv from PyPI (and Debian for the
+# browser used by the end-to-end test); nothing is fetched at run time.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup run test lint format index eval browser-deps clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned: the CPU build that lies on these machines (a bare "torch" pulls CUDA).
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/rag index
+	$(BIN)/rag chat
+
+index: setup
+	$(BIN)/rag index
+
+lint: setup
+	$(BIN)/ruff check rag ui eval tests
+	$(BIN)/ruff format --check rag ui eval tests
+
+format: setup
+	$(BIN)/ruff format rag ui eval tests
+	$(BIN)/ruff check --fix rag ui eval tests
+
+test: setup browser-deps lint
+	$(BIN)/python -m pytest -q -ra
+
+eval: setup
+	$(BIN)/rag eval eval/questions.jsonl
+
+# Debian's Chromium for the end-to-end browser test (Playwright cannot download its own here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "warning: could not install chromium; browser tests will be skipped"; }
+
+clean:
+	rm -rf $(VENV) .rag *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,83 @@
+"""The result types every surface shares: ``Citation`` and ``Answer``.
+
+The same ``Answer`` feeds the CLI, the browser chat, the HTTP API and the evaluation, so no surface
+can drop citations another shows. ``to_dict()`` is JSON-serialisable; ``from_dict()`` reverses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Citation:
+    number: int  # the [n] marker used in Answer.text, numbered in order of first use
+    document: str  # doc_id: path relative to the corpus folder
+    heading_path: list[str]
+    section_id: str
+    chunk_id: str
+    line_start: int  # 1-based lines of the quoted text in the document, inclusive
+    line_end: int
+    char_start: int  # offsets of the quoted text in the document (first quoted unit to last)
+    char_end: int
+    quote: str  # the exact sentences/items the answer used, markdown removed, joined by " "
+    quotes: list[str] = field(default_factory=list)  # the same, one entry per sentence or item
+    source_text: str = ""  # the document's raw text over [char_start, char_end)
+    passage: str = ""  # the whole cited passage (display text), for context around the quote
+    score: float = 0.0  # how well the quoted text matches the question
+
+    @property
+    def heading(self) -> str:
+        return " > ".join(self.heading_path)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["heading"] = self.heading
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Citation:
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**d)
+
+
+@dataclass
+class Answer:
+    question: str  # as asked
+    rewritten_query: str  # the standalone question retrieval used (same as question if no history)
+    text: str  # the answer, with [n] markers
+    citations: list[Citation]
+    abstained: bool
+    reason: str  # why it answered or abstained, with the score and threshold
+    score: float  # the abstention score (see answering.py), compared to threshold
+    threshold: float
+    mode: str
+    k: int
+    passages: list = field(default_factory=list)  # retrieval.Passage objects, best first
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)  # e.g. "the question was truncated to ..."
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "rewritten_query": self.rewritten_query,
+            "text": self.text,
+            "abstained": self.abstained,
+            "reason": self.reason,
+            "score": round(float(self.score), 6),
+            "threshold": self.threshold,
+            "mode": self.mode,
+            "k": self.k,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [p.to_dict() if hasattr(p, "to_dict") else p for p in self.passages],
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+            "notices": list(self.notices),
+        }
+
+    @property
+    def sources(self) -> list[str]:
+        """One line per citation: ``[n] heading path (document, lines a-b)``."""
+        return [
+            f"[{c.number}] {c.heading} ({c.document}, lines {c.line_start}-{c.line_end})"
+            for c in self.citations
+        ]

@@ -1,0 +1,165 @@
+"""``Chatbot``: the public face of the engine. Cheap to construct; loads model and index once, lazily.
+
+    from rag import Chatbot
+    bot = Chatbot()                                   # bundled profile, default settings
+    bot = Chatbot.from_corpus("my_docs/", k=8)        # any folder, any setting
+    answer = bot.ask("Who founded SenseTime?")        # -> Answer (text, citations, abstained, ...)
+    answer = bot.ask("When?", history=["Who founded SenseTime?"])
+    passages = bot.retrieve("smart city", k=3)        # -> list[Passage]
+
+Thread-safe after ``warm_up()``: several UI sessions can share one instance.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from rag.answer_types import Answer
+from rag.answering import Composer
+from rag.chunking import Chunker
+from rag.embedding import Embedder, make_embedder
+from rag.followup import normalise_history, rewrite
+from rag.index import Index, IndexStore
+from rag.retrieval import Passage, Retriever, check_mode
+from rag.settings import Settings, apply_offline_env
+
+
+class QuestionError(ValueError):
+    """The question cannot be answered as given (empty, not text); the message says what to do."""
+
+
+def clean_question(question, max_chars: int) -> tuple[str, list[str]]:
+    """Validate and normalise a question; returns it with notices about what was changed."""
+    if not isinstance(question, str):
+        raise QuestionError(f"the question must be text, not {type(question).__name__}")
+    notices = []
+    # drop control characters and lone surrogates, keep newlines/tabs as spaces
+    text = question.encode("utf-8", "replace").decode("utf-8")
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = " ".join(text.split())
+    if not text:
+        raise QuestionError("the question is empty: type a question about the documents")
+    if len(text) > max_chars:
+        notices.append(
+            f"The question was {len(text):,} characters long; only the first {max_chars:,} were used."
+        )
+        text = text[:max_chars].rsplit(" ", 1)[0] or text[:max_chars]
+    return text, notices
+
+
+class Chatbot:
+    def __init__(
+        self, settings: Settings | None = None, embedder: Embedder | None = None, notify=None
+    ):
+        self.settings = settings or Settings.make()
+        check_mode(self.settings.mode)
+        self._embedder = embedder
+        self._notify = notify
+        self._index: Index | None = None
+        self._retriever: Retriever | None = None
+        self._composer: Composer | None = None
+        self._lock = threading.Lock()
+        self.load_count = 0
+
+    @classmethod
+    def from_corpus(
+        cls, path: str | Path | None = None, embedder: Embedder | None = None, **settings
+    ) -> Chatbot:
+        if path is not None:
+            settings["corpus_dir"] = Path(path)
+        return cls(Settings.make(**settings), embedder=embedder)
+
+    # ---- heavy state, loaded once ---------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings.model)
+        return self._embedder
+
+    def store(self) -> IndexStore:
+        s = self.settings
+        kwargs = {} if self._notify is None else {"notify": self._notify}
+        return IndexStore(
+            s.index_dir(),
+            s.corpus_dir,
+            Chunker(s.chunk_tokens, s.chunk_overlap, s.encoding),
+            self.embedder,
+            s.batch_size,
+            **kwargs,
+        )
+
+    def warm_up(self) -> Chatbot:
+        if self._index is not None:
+            return self
+        with self._lock:
+            if self._index is None:
+                apply_offline_env()
+                index = self.store().load_or_build()
+                self.embedder.warm_up()
+                self._retriever = Retriever(index, self.settings.rrf_k)
+                self._composer = Composer(index, self.settings.abstain_threshold, self.embedder)
+                self.load_count += 1
+                self._index = index
+        return self
+
+    @property
+    def index(self) -> Index:
+        return self.warm_up()._index
+
+    def reindex(self, progress: bool = False) -> Index:
+        """Build the index anew (``rag index``) and use it."""
+        with self._lock:
+            index = self.store().build(progress=progress)
+            self._retriever = Retriever(index, self.settings.rrf_k)
+            self._composer = Composer(index, self.settings.abstain_threshold, self.embedder)
+            self._index = index
+        return index
+
+    # ---- questions -------------------------------------------------------------------------------
+
+    def retrieve(
+        self, question: str, k: int | None = None, mode: str | None = None
+    ) -> list[Passage]:
+        question, _ = clean_question(question, self.settings.max_question_chars)
+        self.warm_up()
+        mode = check_mode(mode or self.settings.mode)
+        vector = self.embedder.embed_one(question) if mode != "bm25" else None
+        return self._retriever.retrieve(question, vector, k or self.settings.k, mode)
+
+    def ask(
+        self,
+        question: str,
+        history: list | None = None,
+        k: int | None = None,
+        mode: str | None = None,
+    ) -> Answer:
+        t0 = time.perf_counter()
+        question, notices = clean_question(question, self.settings.max_question_chars)
+        mode = check_mode(mode or self.settings.mode)
+        k = k or self.settings.k
+        if k < 1:
+            raise ValueError(f"k={k} must be at least 1")
+        self.warm_up()
+        t_load = time.perf_counter()
+        turns = normalise_history(history)
+        query = rewrite(question, turns)
+        t_rewrite = time.perf_counter()
+        vector = self.embedder.embed_one(query)
+        t_embed = time.perf_counter()
+        passages = self._retriever.retrieve(query, vector, k, mode)
+        t_retrieve = time.perf_counter()
+        answer = self._composer.compose(question, query, vector, passages, mode=mode, k=k)
+        t_end = time.perf_counter()
+        answer.notices = notices + answer.notices
+        answer.timings_ms = {
+            "load": (t_load - t0) * 1000,
+            "rewrite": (t_rewrite - t_load) * 1000,
+            "embed": (t_embed - t_rewrite) * 1000,
+            "retrieve": (t_retrieve - t_embed) * 1000,
+            "compose": (t_end - t_retrieve) * 1000,
+            "total": (t_end - t0) * 1000,
+        }
+        return answer

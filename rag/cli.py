@@ -1,0 +1,246 @@
+"""The ``rag`` command: a thin layer that parses, calls the library and prints.
+
+Errors a user can fix (bad setting, unreadable corpus, empty question) are printed to stderr as one
+line starting with ``error:`` and exit with status 2; anything unexpected prints one line and exits
+with status 1 (set ``RAG_DEBUG=1`` to see the traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Ask questions about a folder of markdown documents; every answer cites its sources.",
+)
+
+CorpusOpt = Annotated[
+    Path | None,
+    typer.Option("--corpus", help="Folder of .md/.txt documents (default: the bundled profile)."),
+]
+ModeOpt = Annotated[str | None, typer.Option("--mode", help="Retrieval: dense, bm25 or hybrid.")]
+KOpt = Annotated[int | None, typer.Option("--k", help="Number of passages to retrieve.")]
+
+
+def user_errors(func):
+    """Turn the library's user-facing errors into one stderr line and an exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from rag.chatbot import QuestionError
+        from rag.documents import CorpusError
+        from rag.embedding import EmbeddingError
+        from rag.settings import SettingsError
+
+        try:
+            return func(*args, **kwargs)
+        except (QuestionError, CorpusError, SettingsError, EmbeddingError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("RAG_DEBUG"):
+                raise
+            typer.echo(
+                f"internal error: {type(exc).__name__}: {exc} (set RAG_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def make_bot(corpus: Path | None = None, **settings):
+    from rag.chatbot import Chatbot
+
+    return Chatbot.from_corpus(corpus, **settings)
+
+
+def format_answer(answer) -> str:
+    """Human-readable answer: text, notices, then numbered sources with their quotes."""
+    lines = [answer.text]
+    for notice in answer.notices:
+        lines.append(f"note: {notice}")
+    if answer.rewritten_query != answer.question:
+        lines.append(f"(understood as: {answer.rewritten_query})")
+    if answer.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for c in answer.citations:
+            lines.append(f"  [{c.number}] {c.heading} — {c.document}, lines {c.line_start}-{c.line_end}")
+            lines.append(f"      \"{c.quote}\"")
+    else:
+        lines.append("")
+        lines.append(f"({answer.reason})")
+    return "\n".join(lines)
+
+
+@app.command()
+@user_errors
+def index(corpus: CorpusOpt = None) -> None:
+    """Build (or rebuild) the index of a corpus folder."""
+    import time
+
+    bot = make_bot(corpus)
+    t0 = time.perf_counter()
+    idx = bot.reindex(progress=sys.stderr.isatty())
+    m = idx.manifest
+    typer.echo(
+        f"Indexed {len(m['corpus'])} document(s), {m['n_chunks']} chunks, {m['n_units']} units "
+        f"with {m['model']} in {time.perf_counter() - t0:.1f}s -> {bot.settings.index_dir()}"
+    )
+
+
+@app.command()
+@user_errors
+def ask(
+    question: Annotated[str, typer.Argument(help="The question; quote it.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
+    corpus: CorpusOpt = None,
+    mode: ModeOpt = None,
+    k: KOpt = None,
+    history: Annotated[
+        list[str] | None,
+        typer.Option("--history", help="An earlier question (repeat, oldest first)."),
+    ] = None,
+) -> None:
+    """Answer one question from the documents, with numbered sources."""
+    bot = make_bot(corpus, mode=mode, k=k)
+    answer = bot.ask(question, history=history or None)
+    if as_json:
+        typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(format_answer(answer))
+
+
+# ---- commands owned by other modules register below this line ----------------------------------
+
+
+@app.command()
+@user_errors
+def chat(
+    host: Annotated[str, typer.Option("--host", help="Address to bind; 127.0.0.1 = this machine only.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 7860,
+    corpus: CorpusOpt = None,
+    mode: ModeOpt = None,
+    k: KOpt = None,
+    auth: Annotated[
+        str | None,
+        typer.Option("--auth", envvar="RAG_AUTH", show_envvar=True,
+                     help="Require a login, as USER:PASSWORD."),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Questions answered at once.")
+    ] = 4,
+) -> None:
+    """Open the browser chat (cited answers, sources, feedback) at http://HOST:PORT."""
+    from ui.app import page_for, parse_auth, serve
+
+    login = parse_auth(auth)
+    bot = make_bot(corpus, mode=mode, k=k)
+    typer.echo("Loading the model and the index...", err=True)
+    demo, url = serve(bot, host=host, port=port, auth=login, concurrency=concurrency,
+                      warn=lambda m: typer.echo(m, err=True), **page_for(corpus))
+    typer.echo(f"Chat ready at {url}  (Ctrl+C to stop; feedback -> {bot.settings.feedback_path()})")
+    sys.stdout.flush()
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.close()
+
+
+feedback_app = typer.Typer(no_args_is_help=True, help="Likes and dislikes given in the chat.")
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+@user_errors
+def feedback_export(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write JSONL to this file (default: stdout).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Data folder holding feedback.jsonl.")
+    ] = None,
+) -> None:
+    """Export the feedback log (one JSON object per vote) after checking each line."""
+    from rag.feedback import FeedbackLog
+    from rag.settings import Settings
+
+    path = Settings.make(data_dir=data_dir).feedback_path()
+    text, n, skipped = FeedbackLog(path).export(out)
+    if out is None:
+        sys.stdout.write(text)
+    note = f", skipped {skipped} unreadable line(s)" if skipped else ""
+    typer.echo(f"{n} vote(s) from {path}{note}" + (f" -> {out}" if out else ""), err=True)
+
+
+@app.command("eval")
+@user_errors
+def eval_command(
+    questions: Annotated[Path, typer.Argument(help="Question file: .jsonl (or .csv), one per line.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output folder (default: a new timestamped one in eval/runs/)."),
+    ] = None,
+    corpus: CorpusOpt = None,
+    mode: ModeOpt = None,
+    k: KOpt = None,
+    compare: Annotated[
+        str | None,
+        typer.Option("--compare", help="Run several modes side by side, e.g. dense,bm25,hybrid."),
+    ] = None,
+    fail_under: Annotated[
+        list[str] | None,
+        typer.Option("--fail-under", help="METRIC=VALUE; exit 1 if the metric is lower (repeat)."),
+    ] = None,
+) -> None:
+    """Answer every question of a file, score the answers, and write results and reports."""
+    from rag import evaluation as ev
+    from rag.retrieval import check_mode
+
+    thresholds = ev.parse_thresholds(fail_under or [])
+    if compare and mode:
+        raise ValueError("use either --mode or --compare, not both")
+    modes = [m.strip() for m in compare.split(",") if m.strip()] if compare else [mode]
+    if compare and not modes:
+        raise ValueError(f"--compare {compare!r} names no mode: use e.g. dense,bm25,hybrid")
+    for m in modes:
+        if m is not None:
+            check_mode(m)
+    ev.load_questions(questions)  # a bad file fails before the model loads
+    out = out or ev.default_out_dir()
+    bot = make_bot(corpus, mode=mode, k=k)  # cheap: the model and index load on the first run
+    summaries: dict[str, dict] = {}
+    for m in modes:
+        summary = ev.evaluate(questions, bot=bot, out_dir=out / m if compare else out, mode=m,
+                              k=k, progress=True)
+        summaries[m or summary["mode"]] = summary
+    typer.echo(ev.format_table(summaries))
+    if compare:
+        ev.write_atomic(out / "compare.json", json.dumps(summaries, indent=2) + "\n")
+        ev.write_atomic(out / "compare.txt", ev.format_table(summaries) + "\n")
+    typer.echo(f"results and reports in {out}", err=True)
+    problems = []
+    for name, summary in summaries.items():
+        prefix = f"[{name}] " if compare else ""
+        if summary["n_errors"]:
+            problems.append(f"{prefix}{summary['n_errors']} question(s) raised an error "
+                            "(see results.jsonl)")
+        problems += [prefix + p for p in ev.check_thresholds(summary, thresholds)]
+    for p in problems:
+        typer.echo(f"FAIL: {p}", err=True)
+    if problems:
+        raise typer.Exit(1)

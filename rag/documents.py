@@ -1,0 +1,219 @@
+"""Documents and sections: read a corpus folder, split each markdown file into sections.
+
+A section is the text under one heading, up to the next heading of any level. It knows its
+document, its heading path (``SenseTime > Key Products & Foundation Models > Core Platforms``), the
+1-based line range and the character offsets of its body in the file, and an ordinal that tells apart
+two sections with the same heading path (the profile repeats one heading).
+
+This module reads files and finds structure; it does not chunk, clean or repair text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+SUFFIXES = (".md", ".markdown", ".txt")
+HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+FENCE_RE = re.compile(r"^\s*(```|~~~)")
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+class CorpusError(ValueError):
+    """The corpus cannot be read; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str  # path relative to the corpus folder, with forward slashes
+    path: Path
+    text: str
+    sha256: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines(keepends=True)
+
+
+@dataclass(frozen=True)
+class Section:
+    doc_id: str
+    heading_path: tuple[str, ...]
+    ordinal: (
+        int  # 1 for the first section with this heading path in the document, 2 for the next...
+    )
+    level: int  # heading level, 0 for text before the first heading
+    line_start: int  # 1-based, first line of the body (the line after the heading)
+    line_end: int  # 1-based, inclusive; line_end < line_start for an empty body
+    char_start: int  # offsets of the body in Document.text
+    char_end: int
+    text: str  # Document.text[char_start:char_end]
+
+    @property
+    def section_id(self) -> str:
+        suffix = f"#{self.ordinal}" if self.ordinal > 1 else ""
+        return f"{self.doc_id}::{' > '.join(self.heading_path)}{suffix}"
+
+    @property
+    def heading(self) -> str:
+        return " > ".join(self.heading_path)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["heading_path"] = list(self.heading_path)
+        d["section_id"] = self.section_id
+        return d
+
+
+def clean_heading(raw: str) -> str:
+    """Heading text without markdown emphasis or links."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", raw)
+    text = re.sub(r"(\*\*|__|`)", "", text)
+    return text.strip()
+
+
+def load_document(path: Path, root: Path | None = None) -> Document:
+    """Read one UTF-8 text file. Raises CorpusError naming the file when it cannot."""
+    path = Path(path)
+    root = root or path.parent
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise CorpusError(
+            f"{path}: the file disappeared while the corpus was read; run again"
+        ) from None
+    if size > MAX_FILE_BYTES:
+        raise CorpusError(
+            f"{path}: {size / 2**20:.0f} MiB is larger than the {MAX_FILE_BYTES // 2**20} MiB limit "
+            "for one document; split it into smaller files"
+        )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CorpusError(
+            f"{path}: the file disappeared while the corpus was read; run again"
+        ) from None
+    except OSError as exc:
+        raise CorpusError(
+            f"{path}: cannot be read ({exc.strerror}); check its permissions"
+        ) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(
+            f"{path}: is not UTF-8 text (bad byte at offset {exc.start}); convert it to UTF-8, "
+            "e.g. `iconv -f latin1 -t utf-8`, or move it out of the corpus folder"
+        ) from None
+    if "\x00" in text:
+        raise CorpusError(
+            f"{path}: contains NUL bytes, so it is not a text file; remove it from the corpus"
+        )
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    doc_id = path.resolve().relative_to(root.resolve()).as_posix()
+    return Document(doc_id=doc_id, path=path, text=text, sha256=hashlib.sha256(data).hexdigest())
+
+
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """The text files of a corpus folder, sorted. Symlinks that leave the folder are refused."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.exists():
+        raise CorpusError(
+            f"{corpus_dir}: no such corpus folder; pass an existing folder with --corpus"
+        )
+    if corpus_dir.is_file():
+        raise CorpusError(f"{corpus_dir}: is a file; pass the folder that holds it with --corpus")
+    root = corpus_dir.resolve()
+    found = []
+    for dirpath, dirnames, filenames in os.walk(corpus_dir, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.lower().endswith(SUFFIXES):
+                continue
+            path = Path(dirpath) / name
+            real = path.resolve()
+            if not real.is_relative_to(root):
+                raise CorpusError(
+                    f"{path}: is a link to {real}, outside the corpus folder {root}; "
+                    "copy the file into the folder instead of linking to it"
+                )
+            found.append(path)
+    return found
+
+
+def load_corpus(corpus_dir: Path) -> list[Document]:
+    """Every .md/.txt file under ``corpus_dir``; empty files are skipped, an empty corpus is an error."""
+    corpus_dir = Path(corpus_dir)
+    files = corpus_files(corpus_dir)
+    docs = [load_document(p, corpus_dir) for p in files]
+    docs = [d for d in docs if d.text.strip()]
+    if not docs:
+        raise CorpusError(
+            f"{corpus_dir}: holds no non-empty {'/'.join(SUFFIXES)} file; add a document or pass "
+            "another folder with --corpus"
+        )
+    return docs
+
+
+def corpus_fingerprint(corpus_dir: Path) -> dict[str, str]:
+    """doc_id -> sha256 of every file, without parsing: what an index manifest records."""
+    corpus_dir = Path(corpus_dir)
+    return {d.doc_id: d.sha256 for d in load_corpus(corpus_dir)}
+
+
+def parse_sections(doc: Document) -> list[Section]:
+    """Split a markdown document into sections; text before the first heading is its own section."""
+    sections: list[Section] = []
+    seen: dict[tuple[str, ...], int] = {}
+    stack: list[tuple[int, str]] = []  # (level, title)
+    lines = doc.lines
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+
+    def close(path: tuple[str, ...], level: int, first: int, last: int) -> None:
+        # first/last: 0-based line indexes of the body, last exclusive
+        start, end = offsets[first], offsets[last]
+        body = doc.text[start:end]
+        if not body.strip() and level == 0:
+            return
+        ordinal = seen.get(path, 0) + 1
+        seen[path] = ordinal
+        sections.append(
+            Section(
+                doc_id=doc.doc_id,
+                heading_path=path,
+                ordinal=ordinal,
+                level=level,
+                line_start=first + 1,
+                line_end=last,
+                char_start=start,
+                char_end=end,
+                text=body,
+            )
+        )
+
+    current_path: tuple[str, ...] = (Path(doc.doc_id).stem,)
+    current_level = 0
+    body_first = 0
+    in_fence = False
+    for i, line in enumerate(lines):
+        if FENCE_RE.match(line):
+            in_fence = not in_fence
+            continue
+        m = None if in_fence else HEADING_RE.match(line.rstrip("\n"))
+        if not m:
+            continue
+        close(current_path, current_level, body_first, i)
+        level = len(m.group(1))
+        title = clean_heading(m.group(2)) or "(untitled)"
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, title))
+        current_path = tuple(t for _, t in stack)
+        current_level = level
+        body_first = i + 1
+    close(current_path, current_level, body_first, len(lines))
+    return sections

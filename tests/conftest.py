@@ -1,0 +1,75 @@
+"""Shared fixtures: a tiny corpus with a fake embedder (fast, exact), and the real bot on the
+bundled profile (real model, real FAISS index), built once per test session in a temp folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rag.settings import apply_offline_env
+
+apply_offline_env()
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILE = ROOT / "corpus" / "sensetime_profile.md"
+
+TINY_DOC = """# Acme
+
+## Overview
+Acme builds rockets. It was started in a garage.
+
+## Facts
+- **Founder**: Jane Roe
+- **Founded**: May 1999
+
+## Facts
+- Second facts section with the same heading.
+
+### Products
+1. **Rocket One**: A small rocket.
+2. **Rocket Two**: A larger rocket.
+"""
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "acme.md").write_text(TINY_DOC, encoding="utf-8")
+    (corpus / "notes.txt").write_text("Plain text with no heading. Acme ships in June.\n")
+    return corpus
+
+
+@pytest.fixture
+def tiny_bot(tiny_corpus: Path, tmp_path: Path):
+    from rag.chatbot import Chatbot
+    from rag.embedding import HashEmbedder
+
+    return Chatbot.from_corpus(
+        tiny_corpus,
+        embedder=HashEmbedder(64),
+        model="hash-64",
+        data_dir=tmp_path / "data",
+        abstain_threshold=0.1,
+    )
+
+
+@pytest.fixture(scope="session")
+def real_data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("rag-data")
+
+
+@pytest.fixture(scope="session")
+def real_bot(real_data_dir: Path):
+    """The product as users get it: bundled profile, bundled MiniLM, FAISS, BM25."""
+    from rag.chatbot import Chatbot
+
+    bot = Chatbot.from_corpus(None, data_dir=real_data_dir)
+    bot.warm_up()
+    return bot
+
+
+def pytest_configure(config):
+    os.environ.setdefault("RAG_TEST", "1")

@@ -1,0 +1,54 @@
+import pytest
+
+from rag.followup import normalise_history, rewrite, topic
+
+
+@pytest.mark.parametrize(
+    "history,question,expected",
+    [
+        ([], "When was it founded?", "When was it founded?"),
+        (["Who founded SenseTime?"], "When was it founded?", "When was SenseTime founded?"),
+        (
+            ["Who founded SenseTime?"],
+            "Where is its headquarters?",
+            "Where is SenseTime's headquarters?",
+        ),
+        (["What is SenseAuto?"], "And SenseCare?", "What is SenseCare?"),
+        (["What is SenseAuto?"], "what about SenseMARS", "What is SenseMARS?"),
+        (
+            ["What does Smart City include?"],
+            "How about Smart Life?",
+            "What does Smart Life include?",
+        ),
+        (["Who founded SenseTime?"], "Where?", "Where SenseTime?"),
+        (["Who founded SenseTime?"], "What is SenseNova?", "What is SenseNova?"),
+        (
+            ["Who founded SenseTime?", "When was it founded?"],
+            "Where is it based?",
+            "Where is SenseTime based?",
+        ),
+    ],
+)
+def test_rewrite(history, question, expected):
+    assert rewrite(question, history) == expected
+
+
+def test_topic():
+    assert topic("Who founded SenseTime?") == "SenseTime"
+    assert topic("What does Smart City include?") == "Smart City"
+    assert topic("what are the revenue streams") == "revenue streams"
+
+
+def test_normalise_history_accepts_every_shape_and_does_not_mutate():
+    browser = [
+        {"role": "user", "content": [{"type": "text", "text": "Who founded SenseTime?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Xiao'ou Tang [1]"}]},
+        {"role": "user", "content": "When?"},
+    ]
+    snapshot = repr(browser)
+    assert normalise_history(browser) == ["Who founded SenseTime?", "When?"]
+    assert repr(browser) == snapshot
+    assert normalise_history(["a", "  b  "]) == ["a", "b"]
+    assert normalise_history([("q1", "a1"), ["q2", None]]) == ["q1", "q2"]
+    assert normalise_history(None) == []
+    assert normalise_history([{"role": "user", "content": None}, 5]) == []

@@ -1,0 +1,111 @@
+import json
+import os
+
+import pytest
+
+from rag.chunking import Chunker
+from rag.embedding import HashEmbedder
+from rag.index import Index, IndexReadError, IndexStore, read_manifest
+
+
+def make_store(corpus, root, notices, **chunker):
+    return IndexStore(root, corpus, Chunker(**chunker), HashEmbedder(32), notify=notices.append)
+
+
+def test_build_then_load_reuses_index(tiny_corpus, tmp_path):
+    notices = []
+    store = make_store(tiny_corpus, tmp_path / "idx", notices)
+    first = store.load_or_build()
+    assert notices == []
+    m = read_manifest(store.current)
+    assert m["format_version"] == 1 and m["dimension"] == 32 and m["model"] == "hash-32"
+    assert set(m["corpus"]) == {"acme.md", "notes.txt"}
+    assert m["settings"]["chunk_tokens"] == 200
+    assert set(m["files"]) >= {"chunks.jsonl", "dense.faiss", "units.npy"}
+    second = store.load_or_build()
+    assert notices == []  # nothing changed: no rebuild
+    assert [c.id for c in second.chunks] == [c.id for c in first.chunks]
+    assert second.manifest["created"] == first.manifest["created"]
+
+
+def test_corpus_change_triggers_rebuild_with_notice(tiny_corpus, tmp_path):
+    notices = []
+    store = make_store(tiny_corpus, tmp_path / "idx", notices)
+    store.load_or_build()
+    (tiny_corpus / "acme.md").write_text("# Acme\n## New\nChanged text.\n")
+    index = store.load_or_build()
+    assert len(notices) == 1 and "corpus changed (acme.md)" in notices[0]
+    assert any("Changed text." in c.text for c in index.chunks)
+
+
+def test_added_document_triggers_rebuild(tiny_corpus, tmp_path):
+    notices = []
+    store = make_store(tiny_corpus, tmp_path / "idx", notices)
+    store.load_or_build()
+    (tiny_corpus / "more.md").write_text("# More\nExtra.\n")
+    index = store.load_or_build()
+    assert "corpus changed (more.md)" in notices[0]
+    assert "more.md" in index.manifest["corpus"]
+
+
+def test_settings_change_triggers_rebuild(tiny_corpus, tmp_path):
+    notices = []
+    make_store(tiny_corpus, tmp_path / "idx", notices).load_or_build()
+    make_store(tiny_corpus, tmp_path / "idx", notices, chunk_tokens=50).load_or_build()
+    assert notices == ["Rebuilding the index: settings changed (chunk_tokens)."]
+
+
+@pytest.mark.parametrize("victim", ["dense.faiss", "chunks.jsonl", "units.npy", "manifest.json"])
+def test_corrupted_file_is_detected_and_rebuilt(tiny_corpus, tmp_path, victim):
+    notices = []
+    store = make_store(tiny_corpus, tmp_path / "idx", notices)
+    good = store.load_or_build()
+    path = store.current.resolve() / victim
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # truncate
+    index = store.load_or_build()
+    assert len(notices) == 1 and "Rebuilding the index" in notices[0]
+    assert [c.id for c in index.chunks] == [c.id for c in good.chunks]
+    assert Index.read(store.current.resolve()).manifest["n_chunks"] == len(good.chunks)
+
+
+def test_interrupted_write_keeps_previous_index(tiny_corpus, tmp_path, monkeypatch):
+    notices = []
+    store = make_store(tiny_corpus, tmp_path / "idx", notices)
+    old = store.load_or_build()
+    old_target = os.readlink(store.current)
+    (tiny_corpus / "acme.md").write_text("# Acme\n## New\nChanged text.\n")
+
+    def crash(self, folder):
+        folder.mkdir(parents=True)
+        (folder / "chunks.jsonl").write_text("half a file")
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(Index, "write", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.build()
+    # the link still points at the old, complete build, which still loads and verifies
+    assert os.readlink(store.current) == old_target
+    again = Index.read(store.current.resolve())
+    assert [c.id for c in again.chunks] == [c.id for c in old.chunks]
+    leftovers = [p.name for p in (store.root / "builds").iterdir()]
+    assert leftovers == [os.path.basename(old_target)]
+
+
+def test_read_refuses_other_format_version(tiny_corpus, tmp_path):
+    store = make_store(tiny_corpus, tmp_path / "idx", [])
+    store.load_or_build()
+    path = store.current.resolve() / "manifest.json"
+    m = json.loads(path.read_text())
+    m["format_version"] = 99
+    path.write_text(json.dumps(m))
+    with pytest.raises(IndexReadError, match="format version 99"):
+        read_manifest(store.current)
+
+
+def test_two_builds_in_a_row_leave_one_build(tiny_corpus, tmp_path):
+    store = make_store(tiny_corpus, tmp_path / "idx", [])
+    store.build()
+    store.build()
+    assert len(list((store.root / "builds").iterdir())) == 1
+    Index.read(store.current.resolve())
