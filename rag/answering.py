@@ -128,7 +128,7 @@ class Composer:
         self._heading_terms: list[set[str]] = []  # terms of the chunk's headings, per chunk
         df: Counter[str] = Counter()
         for chunk in index.chunks:
-            heading_terms = set(terms(chunk.heading))
+            heading_terms = set(terms(chunk.search_heading))
             self._heading_terms.append(heading_terms)
             for u in chunk.units:
                 own = set(terms(u.text))

@@ -85,7 +85,7 @@ class Chatbot:
         return IndexStore(
             s.index_dir(),
             s.corpus_dir,
-            Chunker(s.chunk_tokens, s.chunk_overlap, s.encoding),
+            Chunker(s.chunk_tokens, s.chunk_overlap, s.encoding, s.repair),
             self.embedder,
             s.batch_size,
             **kwargs,

