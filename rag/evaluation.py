@@ -1,0 +1,953 @@
+"""Batch evaluation: run a file of questions through the chatbot and score the answers, offline.
+
+    from rag import evaluate
+    summary = evaluate("eval/questions.jsonl", out_dir="eval/runs/today")   # -> dict
+    summary["metrics"]["section_hit@1"]
+
+Every metric is deterministic string and heading arithmetic on the ``Answer`` objects the engine
+returns; no model judges anything. What each check means:
+
+* **section hit** — a retrieved passage is *in* an expected section when one of the question's
+  ``sections`` names an element of the passage's heading path (or a run of elements, written
+  ``"Parent > Child"``). Names are compared after lower-casing, dropping everything but letters and
+  digits, dropping a leading ordinal (``"1. Smart Business"`` = ``"Smart Business"``) and collapsing
+  repeated letters, so spacing, punctuation and a letter lost or restored at a word boundary
+  (``"Businessegments"`` / ``"Business Segments"``) do not matter. ``section_hit@n`` and ``mrr@5`` use
+  the ranked retrieved passages; ``citation_precision`` uses the citations.
+* **must_include** — each item must occur in the answer text (case-insensitive, whitespace and quote
+  style normalised, ``*`` and backticks ignored); ``"Middle East|Middleast"`` is satisfied by either.
+* **abstention** — the positive class is *unanswerable*: precision is the share of abstentions that
+  were on unanswerable questions, recall the share of unanswerable questions the bot abstained on.
+
+A metric that cannot be computed (nothing to average over) is ``None`` with a reason in
+``summary["null_reasons"]``; no NaN is ever written. This module does not render reports (see
+``rag.eval_report``) and does not tune the engine.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+FORMAT_VERSION = 1
+QUESTION_FIELDS = (
+    "id",
+    "question",
+    "reference",
+    "must_include",
+    "sections",
+    "answerable",
+    "history",
+    "tags",
+    "notes",
+)
+SUFFIXES = (".jsonl", ".csv")
+
+# Metrics a --fail-under gate may name: all in [0, 1], higher is better.
+GATE_METRICS = (
+    "section_hit@1",
+    "section_hit@3",
+    "mrr@5",
+    "must_include_recall",
+    "exact_all",
+    "citation_precision",
+    "abstention_precision",
+    "abstention_recall",
+    "abstention_f1",
+)
+LATENCY_METRICS = ("latency_p50_ms", "latency_p95_ms", "latency_max_ms")
+METRICS = GATE_METRICS + LATENCY_METRICS
+# How many retrieved passages a rank metric needs to be meaningful.
+_METRIC_DEPTH = {"section_hit@1": 1, "section_hit@3": 3, "mrr@5": 5}
+
+
+class QuestionSetError(ValueError):
+    """A question file cannot be used; the message names the file, the line and the problem."""
+
+
+# ---- questions --------------------------------------------------------------------------------
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    reference: str | None = None
+    must_include: list[str] = field(default_factory=list)  # each item may hold "a|b" alternatives
+    sections: list[str] = field(default_factory=list)
+    answerable: bool = True
+    history: list = field(default_factory=list)  # earlier user turns: strings or role/content dicts
+    tags: list[str] = field(default_factory=list)
+    notes: str | None = None
+    line: int | None = None  # where it was read from (1-based), for messages
+
+    @property
+    def alternatives(self) -> list[list[str]]:
+        """``must_include`` split into its alternatives: ``"a|b"`` -> ``["a", "b"]``."""
+        return [[alt.strip() for alt in item.split("|")] for item in self.must_include]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("line")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "question") -> Question:
+        """Validate one record (a parsed JSON object or CSV row); errors name ``where``."""
+        return _parse_question(d, where)
+
+
+def _fail(where: str, problem: str) -> QuestionSetError:
+    return QuestionSetError(f"{where}: {problem}")
+
+
+def _string_list(value, name: str, where: str) -> list[str]:
+    """A list of non-empty strings; a single string counts as a list of one."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise _fail(where, f"{name!r} must be a list of strings, not {type(value).__name__}")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise _fail(where, f"{name!r} item {i + 1} must be a non-empty string, got {item!r}")
+        out.append(item.strip())
+    return out
+
+
+def _parse_history(value, where: str) -> list:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise _fail(
+            where, f"'history' must be a list of earlier questions, not {type(value).__name__}"
+        )
+    out: list = []
+    for i, turn in enumerate(value, 1):
+        if isinstance(turn, str) and turn.strip():
+            out.append(turn.strip())
+        elif isinstance(turn, dict):
+            role, content = turn.get("role"), turn.get("content")
+            if role not in ("user", "assistant", "system") or not isinstance(content, str):
+                raise _fail(
+                    where,
+                    f"'history' turn {i} must be a string or "
+                    f'{{"role": "user"|"assistant", "content": "..."}}, got {turn!r}',
+                )
+            out.append({"role": role, "content": content})
+        else:
+            raise _fail(
+                where,
+                f"'history' turn {i} must be a non-empty string or a role/content "
+                f"message, got {turn!r}",
+            )
+    return out
+
+
+def _parse_question(d: dict, where: str) -> Question:
+    if not isinstance(d, dict):
+        raise _fail(
+            where, f"expected a JSON object with 'id' and 'question', got {type(d).__name__}"
+        )
+    unknown = sorted(set(d) - set(QUESTION_FIELDS))
+    if unknown:
+        raise _fail(
+            where,
+            f"unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"known fields: {', '.join(QUESTION_FIELDS)}",
+        )
+    for required in ("id", "question"):
+        if required not in d or d[required] is None or d[required] == "":
+            raise _fail(where, f"missing required field {required!r}")
+    qid = d["id"]
+    if isinstance(qid, bool) or not isinstance(qid, (str, int)):
+        raise _fail(where, f"'id' must be a string or an integer, got {qid!r}")
+    qid = str(qid).strip()
+    if not qid:
+        raise _fail(where, "'id' is blank")
+    question = d["question"]
+    if not isinstance(question, str) or not question.strip():
+        raise _fail(where, f"'question' must be non-empty text, got {question!r}")
+    reference = d.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        raise _fail(where, f"'reference' must be text, got {reference!r}")
+    answerable = d.get("answerable", True)
+    if answerable is None:
+        answerable = True
+    if not isinstance(answerable, bool):
+        raise _fail(where, f"'answerable' must be true or false, got {answerable!r}")
+    must = _string_list(d.get("must_include"), "must_include", where)
+    for item in must:
+        if any(not alt.strip() for alt in item.split("|")):
+            raise _fail(
+                where,
+                f"'must_include' item {item!r} has an empty alternative: "
+                "separate alternatives with a single '|'",
+            )
+    notes = d.get("notes")
+    if notes is not None and not isinstance(notes, str):
+        raise _fail(where, f"'notes' must be text, got {notes!r}")
+    return Question(
+        id=qid,
+        question=question.strip(),
+        reference=reference,
+        must_include=must,
+        sections=_string_list(d.get("sections"), "sections", where),
+        answerable=answerable,
+        history=_parse_history(d.get("history"), where),
+        tags=_string_list(d.get("tags"), "tags", where),
+        notes=notes,
+    )
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise QuestionSetError(
+            f"{path}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _read_jsonl(path: Path, text: str) -> list[Question]:
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise QuestionSetError(
+                f"{path}:{n}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                "each line must be one JSON object"
+            ) from None
+        q = _parse_question(obj, f"{path}:{n}")
+        q.line = n
+        out.append(q)
+    return out
+
+
+def _csv_cell_list(cell: str, name: str, where: str):
+    """A list cell of a CSV: a JSON array, or items separated by ';'."""
+    cell = cell.strip()
+    if not cell:
+        return None
+    if cell.startswith("["):
+        try:
+            return json.loads(cell)
+        except json.JSONDecodeError as exc:
+            raise _fail(
+                where, f"{name!r} looks like a JSON list but is not valid JSON ({exc.msg})"
+            ) from None
+    return [item.strip() for item in cell.split(";") if item.strip()]
+
+
+def _read_csv(path: Path, text: str) -> list[Question]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    unknown = [h for h in header if h not in QUESTION_FIELDS]
+    if unknown:
+        raise QuestionSetError(
+            f"{path}:1: unknown column(s) {', '.join(map(repr, unknown))}; "
+            f"known columns: {', '.join(QUESTION_FIELDS)}"
+        )
+    for required in ("id", "question"):
+        if header and required not in header:
+            raise QuestionSetError(f"{path}:1: the header has no {required!r} column")
+    out = []
+    for row in reader:
+        n = reader.line_num
+        where = f"{path}:{n}"
+        if None in row:
+            raise _fail(
+                where,
+                f"{len(header) + len(row[None])} cells but the header has {len(header)} columns",
+            )
+        if not any((v or "").strip() for v in row.values()):
+            continue
+        d: dict = {k: v for k, v in row.items() if v is not None and v.strip() != ""}
+        for name in ("must_include", "sections", "history", "tags"):
+            if name in d:
+                d[name] = _csv_cell_list(d[name], name, where)
+        if "answerable" in d:
+            word = d["answerable"].strip().lower()
+            if word in ("true", "yes", "1"):
+                d["answerable"] = True
+            elif word in ("false", "no", "0"):
+                d["answerable"] = False
+            else:
+                raise _fail(where, f"'answerable' must be true or false, got {d['answerable']!r}")
+        q = _parse_question(d, where)
+        q.line = n
+        out.append(q)
+    return out
+
+
+def _check_ids(questions: list[Question], source: str) -> None:
+    seen: dict[str, Question] = {}
+    for q in questions:
+        if q.id in seen:
+            first = seen[q.id]
+            at = f"{source}:{q.line}" if q.line else source
+            was = f"line {first.line}" if first.line else "an earlier item"
+            raise QuestionSetError(
+                f"{at}: duplicate id {q.id!r} (already used on {was}); "
+                "give every question its own id"
+            )
+        seen[q.id] = q
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """Read a ``.jsonl`` or ``.csv`` question file; raises ``QuestionSetError`` on any problem."""
+    path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        raise QuestionSetError(
+            f"{path}: unknown question file type {path.suffix or '(none)'!r}; "
+            f"use {' or '.join(SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise QuestionSetError(f"{path}: no such file")
+    text = _decode(path)
+    questions = _read_csv(path, text) if path.suffix.lower() == ".csv" else _read_jsonl(path, text)
+    if not questions:
+        raise QuestionSetError(
+            f"{path}: the file has no questions; add one per line, e.g. "
+            '{"id": "q1", "question": "Who founded the company?"}'
+        )
+    _check_ids(questions, str(path))
+    return questions
+
+
+def coerce_questions(items: Iterable) -> list[Question]:
+    """Questions from a list of ``Question`` objects and/or dicts (validated like file lines)."""
+    out = []
+    for i, item in enumerate(items, 1):
+        if isinstance(item, Question):
+            q = item
+        else:
+            q = _parse_question(item, f"question {i}")
+        out.append(q)
+    if not out:
+        raise QuestionSetError("the question list is empty: pass at least one question")
+    _check_ids(out, "questions")
+    return out
+
+
+# ---- matching -----------------------------------------------------------------------------------
+
+_ORDINAL_RE = re.compile(r"^\s*\d+\s*[.)]\s*")
+_REPEAT_RE = re.compile(r"(.)\1+")
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def heading_key(name: str) -> str:
+    """The form headings are compared in (see the module docstring)."""
+    text = unicodedata.normalize("NFKC", name).casefold()
+    text = _ORDINAL_RE.sub("", text)
+    text = "".join(ch for ch in text if ch.isalnum())
+    return _REPEAT_RE.sub(r"\1", text)
+
+
+def in_sections(heading_path: Sequence[str], sections: Sequence[str]) -> bool:
+    """Whether a heading path lies in one of ``sections`` (a name, or ``"Parent > Child"``)."""
+    path = [heading_key(h) for h in heading_path]
+    for section in sections:
+        parts = [heading_key(p) for p in section.split(">")]
+        parts = [p for p in parts if p]
+        if not parts:
+            continue
+        for start in range(len(path) - len(parts) + 1):
+            if path[start : start + len(parts)] == parts:
+                return True
+    return False
+
+
+def text_key(text: str) -> str:
+    """The form answer text and must_include items are compared in."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    text = text.replace("*", "").replace("`", "")
+    return " ".join(text.split())
+
+
+def find_item(item: str, answer_text: str) -> str | None:
+    """The first alternative of ``item`` (``"a|b"``) found in ``answer_text``, or None."""
+    haystack = text_key(answer_text)
+    for alt in item.split("|"):
+        alt = alt.strip()
+        if alt and text_key(alt) in haystack:
+            return alt
+    return None
+
+
+# ---- scoring one answer ---------------------------------------------------------------------------
+
+
+@dataclass
+class Checks:
+    """What was checked for one question; ``None`` where the check does not apply."""
+
+    section_rank: int | None = None  # rank of the first retrieved passage in an expected section
+    section_hit_at_1: bool | None = None
+    section_hit_at_3: bool | None = None
+    reciprocal_rank_at_5: float | None = None
+    must_include: list[dict] = field(default_factory=list)  # {"item", "found", "matched"}
+    must_include_recall: float | None = None
+    exact_all: bool | None = None
+    citations_in_section: int = 0
+    citations_scored: int = 0  # citations counted toward citation_precision
+    cited_section_hit: bool | None = None  # some citation lies in an expected section
+    abstention_correct: bool = True
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["section_hit@1"] = d.pop("section_hit_at_1")
+        d["section_hit@3"] = d.pop("section_hit_at_3")
+        d["reciprocal_rank@5"] = d.pop("reciprocal_rank_at_5")
+        return d
+
+
+def score_answer(q: Question, answer: dict) -> Checks:
+    """Score one answer (an ``Answer.to_dict()``) against its question. Pure; no model."""
+    checks = Checks()
+    abstained = bool(answer.get("abstained"))
+    checks.abstention_correct = abstained == (not q.answerable)
+    if not q.answerable:
+        return checks
+    if q.sections:
+        ranked = sorted(answer.get("passages") or [], key=lambda p: p.get("rank") or 0)
+        for pos, p in enumerate(ranked, 1):
+            if in_sections(p.get("heading_path") or [], q.sections):
+                checks.section_rank = p.get("rank") or pos
+                break
+        r = checks.section_rank
+        checks.section_hit_at_1 = r is not None and r <= 1
+        checks.section_hit_at_3 = r is not None and r <= 3
+        checks.reciprocal_rank_at_5 = 1.0 / r if r is not None and r <= 5 else 0.0
+        for c in answer.get("citations") or []:
+            checks.citations_scored += 1
+            checks.citations_in_section += in_sections(c.get("heading_path") or [], q.sections)
+        checks.cited_section_hit = checks.citations_in_section > 0
+    if q.must_include:
+        text = answer.get("text") or ""
+        for item in q.must_include:
+            matched = find_item(item, text)
+            checks.must_include.append(
+                {"item": item, "found": matched is not None, "matched": matched}
+            )
+        found = sum(m["found"] for m in checks.must_include)
+        checks.must_include_recall = found / len(q.must_include)
+        checks.exact_all = found == len(q.must_include)
+    return checks
+
+
+def failure_reasons(q: Question, answer: dict, checks: Checks, error: str | None) -> list[str]:
+    """Why a question counts as failed (empty list: it passed)."""
+    if error:
+        return [f"error: {error}"]
+    reasons = []
+    abstained = bool(answer.get("abstained"))
+    if not q.answerable:
+        if not abstained:
+            reasons.append("answered a question the documents cannot answer")
+        return reasons
+    if abstained:
+        reasons.append("abstained on an answerable question")
+    if checks.section_hit_at_3 is False and not checks.cited_section_hit:
+        reasons.append(
+            f"no expected section ({'; '.join(q.sections)}) in the top 3 passages or the citations"
+        )
+    missing = [m["item"] for m in checks.must_include if not m["found"]]
+    if missing:
+        reasons.append("answer lacks " + ", ".join(repr(m) for m in missing))
+    return reasons
+
+
+@dataclass
+class QuestionResult:
+    question: Question
+    answer: dict  # Answer.to_dict(), or {} when the bot raised
+    checks: Checks
+    latency_ms: float | None
+    error: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict:
+        """One line of results.jsonl: question, expectation, answer, sources, checks, latency."""
+        q, a = self.question, self.answer
+
+        def passage(p: dict) -> dict:
+            d = dict(p)
+            d["in_expected_section"] = in_sections(p.get("heading_path") or [], q.sections)
+            return d
+
+        citations = []
+        for c in a.get("citations") or []:
+            citations.append(
+                {
+                    "number": c.get("number"),
+                    "document": c.get("document"),
+                    "heading_path": c.get("heading_path"),
+                    "section_id": c.get("section_id"),
+                    "line_start": c.get("line_start"),
+                    "line_end": c.get("line_end"),
+                    "quote": c.get("quote"),
+                    "quotes": c.get("quotes", []),
+                    "in_expected_section": in_sections(c.get("heading_path") or [], q.sections),
+                }
+            )
+        return {
+            "id": q.id,
+            "question": q.question,
+            "history": q.history,
+            "tags": q.tags,
+            "expected": {
+                "reference": q.reference,
+                "must_include": q.must_include,
+                "sections": q.sections,
+                "answerable": q.answerable,
+            },
+            "rewritten_query": a.get("rewritten_query"),
+            "answer": a.get("text"),
+            "abstained": a.get("abstained"),
+            "reason": a.get("reason"),
+            "score": a.get("score"),
+            "threshold": a.get("threshold"),
+            "mode": a.get("mode"),
+            "k": a.get("k"),
+            "citations": citations,
+            "passages": [passage(p) for p in a.get("passages") or []],
+            "checks": self.checks.to_dict(),
+            "passed": self.passed,
+            "failures": self.failures,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+            "timings_ms": a.get("timings_ms", {}),
+            "notices": a.get("notices", []),
+            "error": self.error,
+        }
+
+
+def run_question(bot, q: Question, mode: str | None = None, k: int | None = None) -> QuestionResult:
+    """Ask one question and score it; an exception from the bot is recorded, not raised."""
+    t0 = time.perf_counter()
+    try:
+        answer = bot.ask(q.question, history=q.history or None, k=k, mode=mode)
+    except Exception as exc:  # one bad question must not lose the whole run
+        error = f"{type(exc).__name__}: {exc}"
+        return QuestionResult(
+            q, {}, score_answer(q, {}), None, error, failure_reasons(q, {}, Checks(), error)
+        )
+    wall_ms = (time.perf_counter() - t0) * 1000
+    a = answer.to_dict() if hasattr(answer, "to_dict") else dict(answer)
+    latency = (a.get("timings_ms") or {}).get("total", wall_ms)
+    checks = score_answer(q, a)
+    return QuestionResult(q, a, checks, float(latency), None, failure_reasons(q, a, checks, None))
+
+
+# ---- summary ------------------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (0-100) with linear interpolation between ranks (numpy's default)."""
+    if not values:
+        raise ValueError("percentile of no values")
+    xs = sorted(values)
+    pos = (len(xs) - 1) * p / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def _ratio(num: float, den: int) -> float:
+    return round(num / den, 6)
+
+
+def summarize(results: Sequence[QuestionResult], k: int | None = None) -> dict:
+    """The metrics of a run, with counts and a reason for every metric that is ``None``.
+
+    ``k`` is the number of passages retrieved per question; a rank metric deeper than ``k``
+    (``mrr@5`` with ``k=3``) is ``None`` rather than a silently truncated number.
+    """
+    metrics: dict[str, float | None] = dict.fromkeys(METRICS)
+    reasons: dict[str, str] = {}
+    counts: dict[str, dict] = {}
+    answerable = [r for r in results if r.question.answerable]
+    unanswerable = [r for r in results if not r.question.answerable]
+
+    ranked = [r for r in answerable if r.question.sections]
+    for name, attr in (
+        ("section_hit@1", "section_hit_at_1"),
+        ("section_hit@3", "section_hit_at_3"),
+        ("mrr@5", "reciprocal_rank_at_5"),
+    ):
+        depth = _METRIC_DEPTH[name]
+        if not ranked:
+            reasons[name] = "no answerable question lists expected sections"
+        elif k is not None and k < depth:
+            reasons[name] = f"k={k} retrieves fewer than {depth} passages"
+        else:
+            total = sum(float(getattr(r.checks, attr)) for r in ranked)
+            metrics[name] = _ratio(total, len(ranked))
+            counts[name] = {"num": round(total, 6), "den": len(ranked)}
+
+    graded = [r for r in answerable if r.question.must_include]
+    if graded:
+        recall_sum = sum(r.checks.must_include_recall or 0.0 for r in graded)
+        exact = sum(bool(r.checks.exact_all) for r in graded)
+        metrics["must_include_recall"] = _ratio(recall_sum, len(graded))
+        metrics["exact_all"] = _ratio(exact, len(graded))
+        counts["must_include_recall"] = {"num": round(recall_sum, 6), "den": len(graded)}
+        counts["exact_all"] = {"num": exact, "den": len(graded)}
+    else:
+        reasons["must_include_recall"] = reasons["exact_all"] = (
+            "no answerable question lists must_include items"
+        )
+
+    cited = sum(r.checks.citations_scored for r in ranked)
+    good = sum(r.checks.citations_in_section for r in ranked)
+    if cited:
+        metrics["citation_precision"] = _ratio(good, cited)
+        counts["citation_precision"] = {"num": good, "den": cited}
+    else:
+        reasons["citation_precision"] = (
+            "no citations on answerable questions that list expected sections"
+        )
+
+    tp = sum(bool(r.answer.get("abstained")) for r in unanswerable)
+    fp = sum(bool(r.answer.get("abstained")) for r in answerable)
+    fn = len(unanswerable) - tp
+    counts["abstention"] = {"tp": tp, "fp": fp, "fn": fn, "tn": len(answerable) - fp}
+    if tp + fp:
+        metrics["abstention_precision"] = _ratio(tp, tp + fp)
+    else:
+        reasons["abstention_precision"] = "the bot abstained on no question"
+    if unanswerable:
+        metrics["abstention_recall"] = _ratio(tp, len(unanswerable))
+    else:
+        reasons["abstention_recall"] = "the question set has no unanswerable question"
+    if tp + fp + fn:
+        metrics["abstention_f1"] = _ratio(2 * tp, 2 * tp + fp + fn)
+    else:
+        reasons["abstention_f1"] = "no unanswerable question and no abstention"
+
+    latencies = [r.latency_ms for r in results if r.latency_ms is not None]
+    if latencies:
+        metrics["latency_p50_ms"] = round(percentile(latencies, 50), 3)
+        metrics["latency_p95_ms"] = round(percentile(latencies, 95), 3)
+        metrics["latency_max_ms"] = round(max(latencies), 3)
+    else:
+        for name in LATENCY_METRICS:
+            reasons[name] = "no question was answered without an error"
+
+    return {
+        "n": len(results),
+        "n_answerable": len(answerable),
+        "n_unanswerable": len(unanswerable),
+        "n_errors": sum(r.error is not None for r in results),
+        "n_passed": sum(r.passed for r in results),
+        "metrics": metrics,
+        "null_reasons": reasons,
+        "counts": counts,
+        "by_section": _by_section(answerable),
+        "by_tag": _by_tag(results),
+    }
+
+
+def _by_section(answerable: Sequence[QuestionResult]) -> dict:
+    """Hit rates per expected section name, as written in the question file."""
+    table: dict[str, dict] = {}
+    for r in answerable:
+        for s in r.question.sections:
+            row = table.setdefault(s, {"n": 0, "hit@1": 0, "hit@3": 0})
+            row["n"] += 1
+            row["hit@1"] += bool(r.checks.section_hit_at_1)
+            row["hit@3"] += bool(r.checks.section_hit_at_3)
+    for row in table.values():
+        row["hit@1_rate"] = _ratio(row["hit@1"], row["n"])
+        row["hit@3_rate"] = _ratio(row["hit@3"], row["n"])
+    return dict(sorted(table.items()))
+
+
+def _by_tag(results: Sequence[QuestionResult]) -> dict:
+    table: dict[str, dict] = {}
+    for r in results:
+        for t in r.question.tags:
+            row = table.setdefault(t, {"n": 0, "passed": 0})
+            row["n"] += 1
+            row["passed"] += r.passed
+    for row in table.values():
+        row["pass_rate"] = _ratio(row["passed"], row["n"])
+    return dict(sorted(table.items()))
+
+
+def corpus_hash(corpus: dict[str, str]) -> str:
+    """One sha256 over the manifest's ``doc_id -> sha256`` map, independent of its order."""
+    h = hashlib.sha256()
+    for doc_id in sorted(corpus):
+        h.update(f"{doc_id}\t{corpus[doc_id]}\n".encode())
+    return h.hexdigest()
+
+
+def _questions_hash(questions: Sequence[Question]) -> str:
+    blob = "\n".join(json.dumps(q.to_dict(), sort_keys=True, ensure_ascii=False) for q in questions)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def describe_bot(bot, mode: str | None, k: int | None) -> dict:
+    """Settings, model and corpus fingerprint of the bot, as far as it exposes them."""
+    settings_obj = getattr(bot, "settings", None)
+    settings = settings_obj.describe() if hasattr(settings_obj, "describe") else {}
+    if mode is not None:
+        settings["mode"] = mode
+    if k is not None:
+        settings["k"] = k
+    index = getattr(bot, "index", None)
+    manifest = getattr(index, "manifest", None) or {}
+    corpus = manifest.get("corpus") or {}
+    return {
+        "mode": settings.get("mode", mode),
+        "k": settings.get("k", k),
+        "model": manifest.get("model") or getattr(settings_obj, "model", None),
+        "corpus_hash": corpus_hash(corpus) if corpus else None,
+        "corpus": corpus,
+        "settings": settings,
+    }
+
+
+# ---- running ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalRun:
+    """One evaluation: the per-question results and the summary (``summary.json``)."""
+
+    results: list[QuestionResult]
+    summary: dict
+
+    def to_dict(self) -> dict:
+        return {"summary": self.summary, "results": [r.to_dict() for r in self.results]}
+
+
+def run(
+    questions: Sequence[Question],
+    bot,
+    mode: str | None = None,
+    k: int | None = None,
+    progress: bool = False,
+    source: str | None = None,
+) -> EvalRun:
+    """Warm the bot up, ask every question, and summarise. Writes nothing."""
+    from tqdm import tqdm
+
+    from rag import __version__
+
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    if hasattr(bot, "warm_up"):
+        bot.warm_up()  # load model and index before the clock starts for question one
+    warm_ms = (time.perf_counter() - t0) * 1000
+    meta = describe_bot(bot, mode, k)
+    results = []
+    bar = tqdm(
+        questions,
+        desc=f"eval {meta['mode'] or ''}".strip(),
+        unit="q",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    for q in bar:
+        results.append(run_question(bot, q, mode=mode, k=k))
+    summary = {
+        "format_version": FORMAT_VERSION,
+        "questions": source,
+        "questions_sha256": _questions_hash(questions),
+        **summarize(results, k=meta["k"]),
+        **meta,
+        "rag_version": __version__,
+        "started_at": started.isoformat(timespec="seconds"),
+        "warm_up_ms": round(warm_ms, 3),
+        "duration_s": round(time.perf_counter() - t0, 3),
+    }
+    return EvalRun(results, summary)
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write a file whole or not at all: a temp file in the same folder, then ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_run(eval_run: EvalRun, out_dir: str | Path) -> dict[str, Path]:
+    """Write results.jsonl, summary.json, report.md, report.html and the plots into ``out_dir``."""
+    from rag.eval_report import write_reports
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in eval_run.results)
+    write_atomic(out / "results.jsonl", lines)
+    write_atomic(
+        out / "summary.json", json.dumps(eval_run.summary, indent=2, ensure_ascii=False) + "\n"
+    )
+    paths = {"results": out / "results.jsonl", "summary": out / "summary.json"}
+    paths.update(write_reports(out, eval_run.summary, [r.to_dict() for r in eval_run.results]))
+    return paths
+
+
+def evaluate(
+    questions,
+    bot=None,
+    out_dir: str | Path | None = None,
+    mode: str | None = None,
+    k: int | None = None,
+    corpus: str | Path | None = None,
+    progress: bool = False,
+) -> dict:
+    """Evaluate a question file (``.jsonl``/``.csv``) or a list of questions; returns the summary.
+
+    ``bot`` defaults to ``Chatbot.from_corpus(corpus, mode=mode, k=k)``; ``mode`` and ``k`` are also
+    passed to every ``ask``. With ``out_dir`` the results, summary and reports are written there;
+    without it nothing is written.
+    """
+    if isinstance(questions, (str, Path)):
+        source = str(questions)
+        qs = load_questions(questions)
+    else:
+        source = None
+        qs = coerce_questions(questions)
+    if mode is not None:
+        from rag.retrieval import check_mode
+
+        check_mode(mode)
+    if k is not None and k < 1:
+        raise ValueError(f"k={k} must be at least 1")
+    if bot is None:
+        from rag.chatbot import Chatbot
+
+        bot = Chatbot.from_corpus(corpus, mode=mode, k=k)
+    elif corpus is not None:
+        raise ValueError("pass either bot= or corpus=, not both: the bot already has a corpus")
+    eval_run = run(qs, bot, mode=mode, k=k, progress=progress, source=source)
+    if out_dir is not None:
+        eval_run.summary["out_dir"] = str(out_dir)
+        write_run(eval_run, out_dir)
+    return eval_run.summary
+
+
+# ---- gate and tables (used by the CLI) --------------------------------------------------------------
+
+
+def parse_thresholds(specs: Iterable[str]) -> dict[str, float]:
+    """``["section_hit@1=0.8", ...]`` -> ``{"section_hit@1": 0.8}``; errors name the bad spec."""
+    out: dict[str, float] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ValueError(f"--fail-under {spec!r} is not METRIC=VALUE, e.g. section_hit@1=0.8")
+        if name not in GATE_METRICS:
+            hint = (
+                " (latency is lower-is-better and cannot be gated here)"
+                if name in LATENCY_METRICS
+                else ""
+            )
+            raise ValueError(
+                f"--fail-under {spec!r}: unknown metric {name!r}{hint}; "
+                f"use one of {', '.join(GATE_METRICS)}"
+            )
+        try:
+            threshold = float(value)
+        except ValueError:
+            raise ValueError(
+                f"--fail-under {spec!r}: {value.strip()!r} is not a number; use a value from 0 to 1"
+            ) from None
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(
+                f"--fail-under {spec!r}: {threshold} is outside 0..1; metrics are fractions"
+            )
+        out[name] = threshold
+    return out
+
+
+def check_thresholds(summary: dict, thresholds: dict[str, float]) -> list[str]:
+    """One message per metric below its threshold (a ``None`` metric fails too)."""
+    failures = []
+    for name, threshold in thresholds.items():
+        value = summary["metrics"].get(name)
+        if value is None:
+            why = summary.get("null_reasons", {}).get(name, "not computed")
+            failures.append(f"{name} is null ({why}); the gate requires >= {threshold}")
+        elif value < threshold:
+            failures.append(f"{name} = {value:.4f} is below the threshold {threshold}")
+    return failures
+
+
+def format_value(name: str, value) -> str:
+    if value is None:
+        return "n/a"
+    if name in LATENCY_METRICS:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def format_table(summaries: dict[str, dict]) -> str:
+    """A plain-text table: one row per metric, one column per run (e.g. per mode)."""
+    names = list(summaries)
+    rows = [["metric", *names]]
+    rows.append(["questions", *(str(summaries[n]["n"]) for n in names)])
+    for metric in METRICS:
+        rows.append(
+            [metric, *(format_value(metric, summaries[n]["metrics"].get(metric)) for n in names)]
+        )
+    rows.append(["passed", *(f"{summaries[n]['n_passed']}/{summaries[n]['n']}" for n in names)])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for i, r in enumerate(rows):
+        cells = [r[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def default_out_dir(root: str | Path = "eval/runs") -> Path:
+    """A new timestamped folder name under ``root`` (relative to the working directory)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(root) / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(root) / f"{stamp}-{n}"
+    return path
