@@ -1,0 +1,159 @@
+"""Feedback: an append-only JSONL log of likes and dislikes on answers, kept across restarts.
+
+Each vote is one ``FeedbackRecord`` serialised as one JSON line (time, question, rewritten query,
+answer, citations, vote, plus mode, k and abstention). ``FeedbackLog.append`` writes the whole line
+with a single ``os.write`` on a file descriptor opened with ``O_APPEND``, under a lock, so concurrent
+votes from many sessions (threads) or processes never interleave or lose a line.
+
+This module never rewrites or truncates the log: ``export`` copies the valid lines elsewhere, and
+``read`` skips (and counts) lines it cannot parse instead of failing on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+FORMAT_VERSION = 1
+VOTES = ("like", "dislike", "cleared")
+
+
+class FeedbackError(ValueError):
+    """A vote or a feedback file is unusable; the message names the value and the fix."""
+
+
+def vote_from_like(liked) -> str:
+    """The vote of a Gradio ``LikeData.liked`` value: True, False, "Like", "Dislike" or "" (undone)."""
+    if liked is True or (isinstance(liked, str) and liked.strip().lower() == "like"):
+        return "like"
+    if liked is False or (isinstance(liked, str) and liked.strip().lower() == "dislike"):
+        return "dislike"
+    if liked is None or liked == "":
+        return "cleared"
+    raise FeedbackError(f"vote {liked!r} is not a vote: use True/'Like', False/'Dislike' or ''")
+
+
+@dataclass
+class FeedbackRecord:
+    vote: str  # "like", "dislike", or "cleared" (the user took a vote back)
+    question: str
+    rewritten_query: str
+    answer: str
+    citations: list[dict] = field(default_factory=list)
+    abstained: bool = False
+    mode: str = ""
+    k: int = 0
+    time: str = ""  # ISO 8601, UTC; filled in when empty
+    version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        if self.vote not in VOTES:
+            raise FeedbackError(f"vote={self.vote!r} is not one of {', '.join(VOTES)}")
+        if not self.time:
+            self.time = datetime.now(UTC).isoformat(timespec="milliseconds")
+
+    @classmethod
+    def from_answer(cls, answer: dict, vote: str) -> FeedbackRecord:
+        """A record for a vote on an answer given as ``Answer.to_dict()`` (passages are not kept)."""
+        citations = [
+            {
+                key: c.get(key)
+                for key in (
+                    "number",
+                    "document",
+                    "heading",
+                    "section_id",
+                    "chunk_id",
+                    "line_start",
+                    "line_end",
+                    "quote",
+                )
+            }
+            for c in answer.get("citations", [])
+        ]
+        return cls(
+            vote=vote,
+            question=answer.get("question", ""),
+            rewritten_query=answer.get("rewritten_query", ""),
+            answer=answer.get("text", ""),
+            citations=citations,
+            abstained=bool(answer.get("abstained", False)),
+            mode=answer.get("mode", ""),
+            k=int(answer.get("k", 0) or 0),
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeedbackRecord:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def to_line(self) -> bytes:
+        # ensure_ascii keeps the line free of raw U+2028 and lone surrogates; one line, one record
+        return (json.dumps(self.to_dict(), ensure_ascii=True, sort_keys=True) + "\n").encode()
+
+
+class FeedbackLog:
+    """The feedback file at ``path``; created (with its folder) on the first vote."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def append(self, record: FeedbackRecord) -> None:
+        line = record.to_line()
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                written = os.write(fd, line)
+            finally:
+                os.close(fd)
+        if written != len(line):
+            raise OSError(
+                f"feedback: wrote {written} of {len(line)} bytes to {self.path} (disk full?)"
+            )
+
+    def records(self) -> Iterator[FeedbackRecord | None]:
+        """Each line as a record, or None for a line that is not a valid record."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            for raw in fh:
+                try:
+                    yield FeedbackRecord.from_dict(json.loads(raw))
+                except (ValueError, TypeError, AttributeError):
+                    yield None
+
+    def read(self) -> tuple[list[FeedbackRecord], int]:
+        """The valid records, oldest first, and the number of lines skipped as invalid."""
+        good, bad = [], 0
+        for record in self.records():
+            if record is None:
+                bad += 1
+            else:
+                good.append(record)
+        return good, bad
+
+    def export(self, out: str | Path | None = None) -> tuple[str, int, int]:
+        """The valid records as JSONL; written atomically to ``out`` when given.
+
+        Returns ``(text, n_records, n_skipped)``.
+        """
+        records, skipped = self.read()
+        text = "".join(r.to_line().decode() for r in records)
+        if out is not None:
+            out = Path(out)
+            if out.resolve() == self.path.resolve():
+                raise FeedbackError(f"--out {out} is the feedback log itself: choose another file")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, out)
+        return text, len(records), skipped

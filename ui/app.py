@@ -1,0 +1,292 @@
+"""The browser chat page: Gradio components wired to ``ui.chat``, and ``serve`` to launch it.
+
+The page has a chat (answers with their [n] markers, one collapsible message per cited source, the
+supporting sentences highlighted), example questions, a clear button, a settings panel (retrieval
+mode, number of passages), a retrieval-debug view and like/dislike votes appended to the feedback
+log. One public API endpoint, ``/ask``, returns ``Answer.to_dict()``; every other event is private.
+
+All logic lives in ``ui.chat`` (a plain ``respond(message, history)``) and in the ``rag`` engine;
+this module only wires components. Gradio is imported inside the functions, after the offline
+environment (no telemetry, no hub) is set, so importing this module is cheap.
+
+    bot = Chatbot.from_corpus(None).warm_up()
+    demo, url = serve(bot, host="127.0.0.1", port=7860)   # returns once the server is up
+"""
+
+import functools
+import ipaddress
+import sys
+from pathlib import Path
+
+from rag.feedback import FeedbackLog
+from rag.settings import apply_offline_env
+from ui import chat
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+DEFAULT_CONCURRENCY = 4  # questions answered at once (shared model, one per worker thread)
+
+CSS = """
+.rag-answer, .rag-abstain, .rag-error { line-height: 1.5; }
+.rag-abstain { border-left: 4px solid #d97706; padding-left: .6em; }
+.rag-error { border-left: 4px solid #dc2626; padding-left: .6em; }
+.rag-reason, .rag-understood, .rag-notice { opacity: .75; font-size: .9em; margin-top: .4em; }
+.rag-source { font-size: .92em; line-height: 1.45; }
+.rag-source mark {
+    background: #fde68a; color: #1f2937; font-size: inherit; padding: 0 .1em; border-radius: 2px;
+}
+"""
+
+
+# ---- serving settings -----------------------------------------------------------------------------
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """``"user:password"`` -> ``("user", "password")``; None or "" -> None (no login)."""
+    if value is None or not value.strip():
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user.strip() or not password:
+        raise ValueError(
+            f"auth {_mask(value)!r} is not USER:PASSWORD: pass e.g. --auth alice:s3cret "
+            "(or set RAG_AUTH=alice:s3cret)"
+        )
+    return user.strip(), password
+
+
+def _mask(value: str) -> str:
+    user, sep, _ = value.partition(":")
+    return f"{user}{sep}***" if sep else value
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_port(port) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"port={port!r} is not a TCP port: use a number from 1 to 65535")
+    return port
+
+
+def check_concurrency(concurrency) -> int:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(
+            f"concurrency={concurrency!r} must be a whole number of at least 1, e.g. 4"
+        )
+    return concurrency
+
+
+def bind_warning(host: str, auth) -> str | None:
+    """The warning to print when the chat is reachable from other machines without a login."""
+    if is_loopback(host) or auth:
+        return None
+    return (
+        f"warning: binding to {host} makes the chat reachable from other machines, and no login "
+        "is set: anyone who can reach this address can use it. Pass --auth USER:PASSWORD (or set "
+        "RAG_AUTH), or bind to 127.0.0.1."
+    )
+
+
+# ---- the page ---------------------------------------------------------------------------------------
+
+
+def build_app(
+    bot,
+    feedback: FeedbackLog,
+    *,
+    examples: list[str] | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    title: str = "Ask the documents",
+):
+    """The Gradio ``Blocks`` of the chat, answering with ``bot`` and logging votes to ``feedback``."""
+    check_concurrency(concurrency)
+    apply_offline_env()
+    import gradio as gr
+
+    settings = bot.settings
+    private = {"api_visibility": "private"}
+
+    def on_submit(message, history, answers, mode, k):
+        reply = chat.respond(message, history, bot=bot, mode=mode, k=k)
+        if not reply.messages:  # blank question: nothing to add
+            gr.Warning(reply.error or "type a question first")
+            return message, reply.history, answers, gr.skip(), gr.skip()
+        answers = [*(answers or []), chat.answer_record(reply.answer)]
+        return "", reply.history, answers, chat.debug_rows(reply.answer), chat.debug_details(reply)
+
+    def on_example(history, answers, mode, k, evt: gr.SelectData):
+        text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
+        return on_submit(text, history, answers, mode, k)
+
+    def on_like(history, answers, evt: gr.LikeData):
+        record = chat.record_vote(history, answers, evt.index, evt.liked, feedback)
+        if record is not None and record.vote != "cleared":
+            gr.Info(f"Thanks: your {record.vote} is saved.", duration=2)
+
+    def on_clear():
+        return "", [], [], [], {}
+
+    def ask(
+        question: str,
+        history: list[str] | None = None,
+        mode: str | None = None,
+        k: int | None = None,
+    ) -> dict:
+        """Answer a question from the documents, with numbered citations.
+
+        history: the earlier questions of the conversation, oldest first (for follow-ups).
+        mode: dense, bm25 or hybrid (default: the server's). k: passages to retrieve (1-50).
+        Returns Answer.to_dict(): text with [n] markers, citations, abstained, reason, passages.
+        """
+        try:
+            return chat.api_answer(bot, question, history, mode, k)
+        except ValueError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    with gr.Blocks(title=title, fill_width=False) as demo:
+        gr.Markdown(
+            f"## {chat.escape(title)}\n"
+            "Answers are sentences quoted from the documents; each shows its sources. "
+            "When the documents do not say, the chat says so."
+        )
+        answers = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4):
+                chatbot = gr.Chatbot(
+                    label="Chat",
+                    height="72vh",
+                    min_height=420,
+                    render_markdown=True,
+                    sanitize_html=True,
+                    allow_tags=False,
+                    latex_delimiters=[],
+                    buttons=[],
+                    feedback_options=("Like", "Dislike"),
+                    group_consecutive_messages=True,
+                    placeholder="Ask a question about the documents, or pick an example.",
+                    examples=[{"text": q} for q in (examples or [])] or None,
+                    elem_id="chat",
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        placeholder="Ask a question (Enter to send)",
+                        show_label=False,
+                        lines=1,
+                        max_lines=4,
+                        scale=5,
+                        elem_id="question",
+                        autofocus=True,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80)
+                    clear = gr.Button("Clear", scale=1, min_width=80, elem_id="clear")
+            with gr.Column(scale=1, min_width=220):
+                with gr.Accordion("Settings", open=True):
+                    mode = gr.Radio(
+                        ["hybrid", "dense", "bm25"],
+                        value=settings.mode,
+                        label="Retrieval mode",
+                        info="hybrid fuses dense (embeddings) and bm25 (keywords)",
+                    )
+                    k = gr.Slider(
+                        1, 20, value=min(settings.k, 20), step=1, label="Passages to retrieve (k)"
+                    )
+        with gr.Accordion(
+            "Retrieval debug: the passages retrieved for the last question", open=False
+        ):
+            debug_table = gr.Dataframe(
+                headers=chat.DEBUG_HEADERS,
+                datatype=["number"] * 6 + ["str", "str"],
+                interactive=False,
+                wrap=True,
+                column_widths=["6%", "9%", "8%", "8%", "8%", "8%", "33%", "20%"],
+                label="Retrieved passages",
+                elem_id="debug",
+            )
+            debug_json = gr.JSON(label="Answer details (rewritten query, scores, timings)")
+
+        outputs = [question, chatbot, answers, debug_table, debug_json]
+        gr.on(
+            [question.submit, send.click],
+            on_submit,
+            inputs=[question, chatbot, answers, mode, k],
+            outputs=outputs,
+            **private,
+        )
+        chatbot.example_select(
+            on_example, inputs=[chatbot, answers, mode, k], outputs=outputs, **private
+        )
+        chatbot.like(on_like, inputs=[chatbot, answers], outputs=None, **private)
+        clear.click(on_clear, outputs=outputs, **private)
+        chatbot.clear(on_clear, outputs=outputs, **private)
+        gr.api(ask, api_name="ask", api_visibility="public")
+
+    demo.queue(default_concurrency_limit=concurrency)
+    return demo
+
+
+def serve(
+    bot,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    auth: tuple[str, str] | None = None,
+    feedback: FeedbackLog | None = None,
+    examples: list[str] | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    title: str = "Ask the documents",
+    warn=None,
+):
+    """Load the bot, build the page and start the server; returns ``(demo, url)`` once it is up.
+
+    Prints ``bind_warning`` (to stderr, or through ``warn``) when the address is not loopback and
+    no login is set. Call ``demo.block_thread()`` to serve until interrupted, ``demo.close()`` to stop.
+    """
+    check_port(port)
+    check_concurrency(concurrency)
+    message = bind_warning(host, auth)
+    if message:
+        (warn or functools.partial(print, file=sys.stderr))(message)
+    bot.warm_up()  # model and index load once, here, and are shared by every session
+    feedback = feedback or FeedbackLog(bot.settings.feedback_path())
+    demo = build_app(bot, feedback, examples=examples, concurrency=concurrency, title=title)
+    import gradio as gr
+
+    try:
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            auth=auth,
+            share=False,
+            prevent_thread_lock=True,
+            quiet=True,
+            show_error=False,
+            footer_links=["api"],
+            run_history=False,
+            ssr_mode=False,
+            pwa=False,
+            mcp_server=False,
+            enable_monitoring=False,
+            theme=gr.themes.Default(primary_hue="indigo", secondary_hue="amber"),
+            css=CSS,
+        )
+    except OSError as exc:
+        raise ValueError(
+            f"cannot listen on {host}:{port} ({exc}): pass another --port, or stop what uses it"
+        ) from None
+    shown = f"[{host}]" if ":" in host else host
+    return demo, f"http://{shown}:{demo.server_port}/"
+
+
+def page_for(corpus_dir: Path | None) -> dict:
+    """Title and example questions: SenseTime ones for the bundled profile, generic otherwise."""
+    from rag.settings import BUNDLED_CORPUS
+
+    if corpus_dir is None or Path(corpus_dir).resolve() == BUNDLED_CORPUS.resolve():
+        return {"title": "Ask the SenseTime company profile", "examples": list(chat.EXAMPLES)}
+    return {"title": f"Ask the documents in {Path(corpus_dir).name}", "examples": []}

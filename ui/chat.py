@@ -1,0 +1,380 @@
+"""The browser chat's logic: ``respond(message, history)`` and the rendering of answers and sources.
+
+``respond`` is a plain function: it takes the question and the chat history (the browser's list of
+``{"role", "content"}`` messages whose content is a list of blocks, or plain strings as
+``gradio_client`` sends them), asks the bot, and returns a ``Reply``: a new history (the old one is
+never modified) with the question, the answer and one collapsible message per cited source, plus the
+``Answer`` itself. Nothing here imports Gradio, so tests call it with a fake bot.
+
+Every piece of text that comes from a user or from the corpus goes through ``escape``, which turns
+HTML *and* markdown syntax into character references: no tag, link, image, autolink or LaTeX from a
+question or a document is ever rendered live in the browser; it shows as the literal text.
+
+This module does not build the page (see ``ui.app``) or store votes (see ``rag.feedback``).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from dataclasses import dataclass, field
+
+from rag.answer_types import Answer, Citation
+from rag.feedback import FeedbackLog, FeedbackRecord, vote_from_like
+from rag.followup import normalise_history
+
+log = logging.getLogger(__name__)
+
+MAX_K = 50  # passages per question the chat and /ask accept
+MAX_SHOWN_CHARS = 4000  # a longer question is shown cut (the engine truncates it anyway)
+
+EXAMPLES = [
+    "Who founded SenseTime?",
+    "What is the 1+4 strategy?",
+    "What does SenseCare do?",
+    "Where are SenseTime's research centers?",
+    "Why is SenseTime on the U.S. Entity List?",
+]
+
+# Characters that mean something to HTML or to markdown (emphasis, links, images, lists, headings,
+# tables, code, autolinks "www." / "http:" / "a@b", LaTeX "$$"). Each becomes "&#NN;": the browser
+# shows the character, the markdown parser sees no syntax, and the sanitizer sees no tag.
+_ESCAPES = {ord(c): f"&#{ord(c)};" for c in "&<>\\`*_{}[]()#+-.!|~:@$=^\"'"}
+
+
+def escape(text) -> str:
+    """``text`` as inert display text for the chatbot: no HTML, markdown or LaTeX survives."""
+    if text is None:
+        return ""
+    text = str(text).encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
+    return text.translate(_ESCAPES)
+
+
+def escape_block(text) -> str:
+    """Like ``escape`` for multi-line text: runs of spaces become one, line ends become ``<br>``.
+
+    Leading and trailing line ends are kept (as ``<br>``), so pieces of one passage can be escaped
+    separately and joined around a ``<mark>`` without losing a line break.
+    """
+    lines = [re.sub(r"\s+", " ", line) for line in str(text or "").split("\n")]
+    out = "<br>".join(escape(line) for line in lines)
+    return re.sub(r"(<br>\s*){3,}", "<br><br>", out)
+
+
+# ---- sources --------------------------------------------------------------------------------------
+
+
+def _quote_pattern(quote: str) -> re.Pattern | None:
+    tokens = quote.split()
+    if not tokens:
+        return None
+    return re.compile(r"\s+".join(re.escape(t) for t in tokens))
+
+
+def highlight_spans(passage: str, quotes: list[str]) -> list[tuple[int, int]]:
+    """Character spans of ``passage`` that match one of ``quotes`` (whitespace-insensitive), merged."""
+    spans = []
+    for quote in quotes:
+        pattern = _quote_pattern(quote)
+        if pattern is None:
+            continue
+        m = pattern.search(passage)
+        if m:
+            spans.append((m.start(), m.end()))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def highlight(passage: str, quotes: list[str]) -> tuple[str, bool]:
+    """The passage as escaped HTML with each quote in ``<mark>``; and whether any quote was found."""
+    spans = highlight_spans(passage, quotes)
+    parts, pos = [], 0
+    for start, end in spans:
+        parts.append(escape_block(passage[pos:start]))
+        parts.append(f"<mark>{escape_block(passage[start:end])}</mark>")
+        pos = end
+    parts.append(escape_block(passage[pos:]))
+    body = "".join(parts)
+    body = re.sub(r"^(\s|<br>)+|(\s|<br>)+$", "", body)
+    return body, bool(spans)
+
+
+def source_title(c: Citation) -> str:
+    """``[1] Heading > Path · document · lines 8-9``, escaped (the title is rendered as markdown)."""
+    lines = (
+        f"line {c.line_start}"
+        if c.line_start == c.line_end
+        else (f"lines {c.line_start}\u2013{c.line_end}")
+    )
+    heading = " \u203a ".join(c.heading_path) or "(no heading)"
+    return f"{escape(f'[{c.number}]')} {escape(heading)} \u00b7 {escape(c.document)} \u00b7 {lines}"
+
+
+def source_html(c: Citation) -> str:
+    """The cited passage with the supporting sentences highlighted (or the quote alone)."""
+    quotes = [q for q in (c.quotes or [c.quote]) if q and q.strip()]
+    body, found = highlight(c.passage, quotes) if c.passage else ("", False)
+    if not found:
+        # the passage does not contain the quote verbatim: show the quote itself, highlighted
+        quoted = " ".join(f"<mark>{escape_block(q)}</mark>" for q in quotes)
+        body = quoted + (f"<br><br>{body}" if body else "")
+    return f'<div class="rag-source">{body}</div>'
+
+
+def source_message(c: Citation) -> dict:
+    return {"role": "assistant", "content": source_html(c), "metadata": {"title": source_title(c)}}
+
+
+# ---- answers --------------------------------------------------------------------------------------
+
+
+def answer_html(answer: Answer) -> str:
+    """The answer text (with its [n] markers), notices and how the question was understood."""
+    parts = []
+    if answer.abstained:
+        parts.append(
+            '<div class="rag-abstain"><strong>Not found in the documents.</strong> '
+            f"{escape_block(answer.text)}</div>"
+        )
+        if answer.reason:
+            parts.append(f'<div class="rag-reason">{escape_block(answer.reason)}</div>')
+    else:
+        parts.append(f'<div class="rag-answer">{escape_block(answer.text)}</div>')
+    for notice in answer.notices:
+        parts.append(f'<div class="rag-notice">Note: {escape_block(notice)}</div>')
+    if answer.rewritten_query and answer.rewritten_query != answer.question:
+        parts.append(
+            f'<div class="rag-understood">Understood as: \u201c{escape(answer.rewritten_query)}'
+            "\u201d</div>"
+        )
+    return "".join(parts)
+
+
+def error_html(message: str) -> str:
+    return f'<div class="rag-error"><strong>Cannot answer:</strong> {escape_block(message)}</div>'
+
+
+def answer_messages(answer: Answer) -> list[dict]:
+    """The assistant messages of one answer: the answer, then one per source (none if abstained)."""
+    messages = [{"role": "assistant", "content": answer_html(answer)}]
+    if not answer.abstained:
+        messages += [source_message(c) for c in answer.citations]
+    return messages
+
+
+def debug_rows(answer: Answer | None) -> list[list]:
+    """One row per retrieved passage: rank, fused score, dense and lexical rank/score, where."""
+    if answer is None:
+        return []
+    rows = []
+    for p in answer.passages:
+        d = p.to_dict(with_text=False) if hasattr(p, "to_dict") else dict(p)
+        rows.append(
+            [
+                d.get("rank"),
+                _round(d.get("score")),
+                d.get("dense_rank"),
+                _round(d.get("dense_score")),
+                d.get("lexical_rank"),
+                _round(d.get("lexical_score")),
+                d.get("heading") or " > ".join(d.get("heading_path") or []),
+                f"{d.get('document')}:{d.get('line_start')}-{d.get('line_end')}",
+            ]
+        )
+    return rows
+
+
+DEBUG_HEADERS = [
+    "rank",
+    "fused score",
+    "dense rank",
+    "cosine",
+    "lexical rank",
+    "BM25",
+    "heading",
+    "where",
+]
+
+
+def debug_details(reply: Reply) -> dict:
+    """How the last question was handled: rewritten query, abstention score and reason, timings."""
+    a = reply.answer
+    if a is None:
+        return {"error": reply.error} if reply.error else {}
+    return {
+        "question": a.question,
+        "rewritten_query": a.rewritten_query,
+        "abstained": a.abstained,
+        "reason": a.reason,
+        "score": _round(a.score),
+        "threshold": a.threshold,
+        "mode": a.mode,
+        "k": a.k,
+        "notices": list(a.notices),
+        "timings_ms": {key: _round(v, 1) for key, v in a.timings_ms.items()},
+    }
+
+
+def _round(x, digits: int = 4):
+    return None if x is None else round(float(x), digits)
+
+
+# ---- the handler ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """What one question turns into: the new chat history, and the answer or the error."""
+
+    history: list[dict]
+    answer: Answer | None = None
+    error: str | None = None
+    messages: list[dict] = field(default_factory=list)  # the messages this turn added
+
+    def to_dict(self) -> dict:
+        return {
+            "history": self.history,
+            "answer": None if self.answer is None else self.answer.to_dict(),
+            "error": self.error,
+        }
+
+
+def _message_text(content) -> str:
+    texts = normalise_history([{"role": "user", "content": content}])
+    return texts[0] if texts else ""
+
+
+def questions_of(history) -> list[str]:
+    """The user's earlier questions, oldest first, from either history shape.
+
+    Chat messages (dicts) come from this app's own chatbot, where questions are stored escaped, so
+    their text is unescaped back to what the user typed; plain strings are taken as they are.
+    """
+    out = []
+    for turn in history or []:
+        if isinstance(turn, dict):
+            if turn.get("role", "user") != "user":
+                continue
+            text = html.unescape(_message_text(turn.get("content")))
+        elif isinstance(turn, (list, tuple)) and turn:
+            text = html.unescape(_message_text(turn[0]))
+        else:
+            text = turn if isinstance(turn, str) else ""
+        text = " ".join(text.split())
+        if text:
+            out.append(text)
+    return out
+
+
+def _as_messages(history) -> list[dict]:
+    """A copy of ``history`` as chat messages; strings and (user, bot) pairs are escaped."""
+    out = []
+    for turn in history or []:
+        if isinstance(turn, dict):
+            out.append(dict(turn))
+        elif isinstance(turn, str):
+            out.append(user_message(turn))
+        elif isinstance(turn, (list, tuple)) and turn:
+            out.append(user_message(str(turn[0] or "")))
+            if len(turn) > 1 and turn[1]:
+                out.append({"role": "assistant", "content": escape_block(turn[1])})
+    return out
+
+
+def user_message(text: str) -> dict:
+    """The user's question as shown in the chat: escaped, and cut when it is very long."""
+    if len(text) > MAX_SHOWN_CHARS:
+        text = f"{text[:MAX_SHOWN_CHARS]} [\u2026 {len(text):,} characters in all]"
+    return {"role": "user", "content": escape(text)}
+
+
+def _check_k(k) -> int | None:
+    """The number of passages from a slider, a form or JSON (None: the bot's default)."""
+    if k is None or (isinstance(k, str) and not k.strip()):
+        return None
+    value = k
+    if isinstance(k, float) and k.is_integer():
+        value = int(k)
+    elif isinstance(k, str) and k.strip().isdigit():
+        value = int(k.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"k={k!r} is not a whole number of passages: use 1 to {MAX_K}")
+    if not 1 <= value <= MAX_K:
+        raise ValueError(f"k={value} is out of range: use a whole number from 1 to {MAX_K}")
+    return value
+
+
+def respond(message, history, *, bot, mode: str | None = None, k=None) -> Reply:
+    """Answer ``message`` in the context of ``history``; never raises for a user's mistake.
+
+    A blank message leaves the history as it is (with ``error`` set); a question the engine rejects
+    (``ValueError``, e.g. ``QuestionError``) is answered in the chat with the reason.
+    """
+    before = _as_messages(history)
+    if not isinstance(message, str) or not message.strip():
+        return Reply(history=before, error="the question is empty: type a question first")
+    user = user_message(message)
+    try:
+        answer = bot.ask(message, history=questions_of(history), k=_check_k(k), mode=mode or None)
+    except ValueError as exc:  # QuestionError, SettingsError and bad mode/k are ValueErrors
+        new = [user, {"role": "assistant", "content": error_html(str(exc))}]
+        return Reply(history=before + new, error=str(exc), messages=new)
+    except Exception as exc:  # a bug must not show a traceback to the user
+        log.exception("chat: answering %r failed", message[:200])
+        text = f"something went wrong ({type(exc).__name__}); the server log has the details"
+        new = [user, {"role": "assistant", "content": error_html(text)}]
+        return Reply(history=before + new, error=text, messages=new)
+    new = [user, *answer_messages(answer)]
+    return Reply(history=before + new, answer=answer, messages=new)
+
+
+def answer_record(answer: Answer | None) -> dict | None:
+    """What a session keeps of an answer for feedback: ``Answer.to_dict()`` without passages."""
+    if answer is None:
+        return None
+    d = answer.to_dict()
+    d.pop("passages", None)
+    return d
+
+
+def turn_of(history, index) -> int | None:
+    """The 0-based question number that the message at ``index`` of ``history`` belongs to."""
+    if isinstance(index, (list, tuple)):
+        index = index[0]
+    if not isinstance(index, int) or not 0 <= index < len(history or []):
+        return None
+    users = sum(1 for m in history[: index + 1] if isinstance(m, dict) and m.get("role") == "user")
+    return users - 1 if users else None
+
+
+def record_vote(
+    history, answers: list, index, liked, feedback: FeedbackLog
+) -> FeedbackRecord | None:
+    """Append a like/dislike on the answer at message ``index`` to the feedback log.
+
+    ``answers`` holds one ``answer_record`` per question asked in this session (None for a question
+    that got an error), in order. Votes on errors or unknown messages are ignored (None returned).
+    """
+    turn = turn_of(history, index)
+    if turn is None or turn >= len(answers or []) or answers[turn] is None:
+        return None
+    record = FeedbackRecord.from_answer(answers[turn], vote_from_like(liked))
+    feedback.append(record)
+    return record
+
+
+def api_answer(bot, question: str, history=None, mode: str | None = None, k=None) -> dict:
+    """The ``/ask`` endpoint: ``Answer.to_dict()``; raises ``ValueError`` with a readable message."""
+    if not isinstance(question, str):
+        raise ValueError(f"question must be text, not {type(question).__name__}")
+    if history is not None and not isinstance(history, list):
+        raise ValueError("history must be a list of the earlier questions, oldest first")
+    answer = bot.ask(question, history=questions_of(history), k=_check_k(k), mode=mode or None)
+    return answer.to_dict()
