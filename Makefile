@@ -9,7 +9,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run test lint format index eval browser-deps clean
+.PHONY: setup run test lint format index eval bench load browser-deps clean
 
 setup: $(STAMP)
 
@@ -29,18 +29,26 @@ index: setup
 	$(BIN)/rag index
 
 lint: setup
-	$(BIN)/ruff check rag ui eval tests
-	$(BIN)/ruff format --check rag ui eval tests
+	$(BIN)/ruff check rag ui eval tests bench
+	$(BIN)/ruff format --check rag ui eval tests bench
 
 format: setup
-	$(BIN)/ruff format rag ui eval tests
-	$(BIN)/ruff check --fix rag ui eval tests
+	$(BIN)/ruff format rag ui eval tests bench
+	$(BIN)/ruff check --fix rag ui eval tests bench
 
 test: setup browser-deps lint
 	$(BIN)/python -m pytest -q -ra
 
 eval: setup
-	$(BIN)/rag eval eval/questions.jsonl
+	$(BIN)/rag eval eval/questions.jsonl --compare dense,bm25,hybrid
+
+# Speed and scale benchmark (about 12 minutes on 2 cores): JSON and plots in bench/results/.
+bench: setup
+	$(BIN)/python -m bench
+
+# Load test: 20 concurrent chat sessions x 10 questions against the app on 127.0.0.1.
+load: setup
+	$(BIN)/python -m bench.load --sessions 20 --questions 10
 
 # Debian's Chromium for the end-to-end browser test (Playwright cannot download its own here).
 browser-deps:

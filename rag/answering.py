@@ -34,11 +34,22 @@ from rag.index import Index
 from rag.lexical import STOPWORDS, stem, terms, words
 
 LEXICAL_WEIGHT = 0.25
-TYPE_BONUS = 0.06
+TYPE_BONUS = 0.10
+TYPE_RESCUE = 0.25  # how far below the best a unit holding the asked-for date or figure may be
 SECOND_UNIT_MARGIN = 0.04
+UBIQUITOUS_SHARE = 0.8  # a word in this share of chunks (or more) is dropped from the focused query
+RERANK_LEXICAL = 0.05  # weight of the chunk's BM25 score (capped at LEXICAL_CAP) in reranking
+LEXICAL_CAP = 5.0
+TITLE_BONUS = 0.1  # the query names the passage's document title (only matters with many docs)
 LIST_MARGIN = 0.15
 SYNONYM_THRESHOLD = 0.70
+RELATED_THRESHOLD = 0.50  # a word this close to a word of the answer counts as addressed by it
+PHRASE_THRESHOLD = 0.40  # ...or the question's noun phrase this close to the whole answer
 MAX_LIST_ITEMS = 15
+MAX_OUTLINE_ITEMS = 6
+SHORT_ITEM_WORDS = 8  # "besides X" takes X out of a list of items this short  # items shown per part in an outline answer
+HEADING_LIST_COVERAGE = 0.5  # without a list cue, the heading must cover this share of the query
+LABEL_RE = re.compile(r"^[^:]{1,60}:\s")  # "Founder: ..." - an item that names what it is
 
 ENUMERATE_RE = re.compile(
     r"^\s*(list|name|enumerate|give me|what are|what were|which are|which were|who are)\b"
@@ -50,6 +61,13 @@ DATE_RE = re.compile(
     r"\b(1[89]\d\d|20\d\d)\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.I
 )
 NUMBER_RE = re.compile(r"\d")
+# an amount, share or count: "$1.2B", "45%", "1,200+", "40 percent", "hundreds" (not a year or code)
+QUANTITY_RE = re.compile(
+    r"[$€£¥]\s?\d|\d(?:[\d,.]*\d)?\s?(?:%|\+|percent\b|per cent\b|[kmb]n?\b|billion\b|"
+    r"million\b|thousand\b)|\b\d{1,3}(?:,\d{3})+\b|\b(?:dozens|hundreds|thousands|millions|"
+    r"billions)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -65,19 +83,90 @@ class ScoredUnit:
 
 
 def question_kind(question: str) -> str:
-    """What kind of thing the question asks for: a date, a number, a person, or other."""
+    """What kind of thing the question asks for: a date, a quantity, an email address, a phone
+    number, a web address, a person or organisation, or other."""
     q = question.lower()
-    if re.search(r"\bwhen\b|\bwhat year\b|\bwhich year\b|\bwhat date\b", q):
+    if re.search(r"\bwhen\b|\bwhat year\b|\bwhich year\b|\bwhat date\b|\bhow long ago\b", q):
         return "date"
-    if re.search(r"\bhow (many|much|big|large|fast)\b|\bwhat (percentage|share|proportion)\b", q):
-        return "number"
+    if re.search(r"\b(e-?mail|email address)\b", q):
+        return "email"
+    if re.search(r"\b(tele)?phone (number|no)\b|\bfax\b|\bhotline\b|\bcall (them|you|it)\b", q):
+        return "phone"
+    if re.search(r"\b(website|web site|url|homepage|web address)\b", q):
+        return "web"
+    if re.search(
+        r"\bhow many\b|\bhow much\b(?!\s+of\b)|\bwhat (percentage|proportion|fraction)\b", q
+    ):
+        return "quantity"
     if re.match(r"\s*(who|whom|whose)\b", q):
         return "person"
     return "other"
 
 
+# kinds that a unit must hold for the bot to answer (else it abstains, see Composer.compose)
+ROLE_QUESTION_RE = re.compile(r"\s*who\s+(is|was|are|were)\b", re.IGNORECASE)
+KIND_NAMES = {
+    "date": "a date",
+    "quantity": "a figure",
+    "email": "an email address",
+    "phone": "a phone number",
+    "web": "a web address",
+}
+STRICT_KINDS = ("date", "quantity", "email", "phone", "web")
+REALTIME_RE = re.compile(
+    r"\b(today|tonight|tomorrow|yesterday|right now|at the moment|this (week|month)|live)\b",
+    re.IGNORECASE,
+)
+
+
+def has_kind(text: str, kind: str) -> bool:
+    """Does ``text`` hold the kind of thing a question asks for?"""
+    if kind == "date":
+        return bool(DATE_RE.search(text))
+    if kind == "quantity":
+        return bool(QUANTITY_RE.search(text))
+    if kind == "email":
+        return bool(re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text))
+    if kind == "phone":
+        return bool(re.search(r"(?:\+|\b)\d[\d ()-]{6,}\d\b", text))
+    if kind == "web":
+        return bool(re.search(r"https?://|www\.|\b[\w-]+\.(com|org|net|cn|io)\b", text))
+    if kind == "person":
+        return bool(PERSON_RE.search(text) or AGENT_LABEL_RE.match(text))
+    return True
+
+
 PERSON_RE = re.compile(r"\b(Professor|Prof\.|Dr\.?|Mr\.?|Mrs\.?|Ms\.?|Sir|Dame)\s+[A-Z]")
 AGENT_LABEL_RE = re.compile(r"^[\w' -]*?(er|or|ist|ent|ant)s?\s*:", re.I)
+EXCLUDE_RE = re.compile(
+    r"\b(?:besides|apart from|other than|except(?: for)?|aside from|beyond)\s+(?P<x>[^,?;]+)",
+    re.IGNORECASE,
+)
+
+
+FOCUS_PATTERNS = (
+    # "What is SenseTime's market capitalisation?" -> capitalisation
+    re.compile(
+        r"^\s*(?:what|who|which)(?:\s+(?:is|are|was|were)\s+|['’]s\s+)(?:the\s+|its\s+|their\s+)?"
+        r"(?:[\w.&-]+['’]s\s+)?(?P<np>[a-z][\w\s-]*?)\s*(?:\?|$|\b(?:of|for|in|per|at|on)\b)",
+        re.IGNORECASE,
+    ),
+    # "How many patents does SenseTime hold?" -> patents
+    re.compile(r"^\s*how\s+(?:many|much)\s+(?P<np>[a-z][\w-]*)", re.IGNORECASE),
+)
+
+
+def focus_noun(question: str) -> tuple[str, str] | None:
+    """The noun phrase a question asks about and its head noun, for the simple shapes "what is
+    X's N?" and "how many N ...?"; None for any other shape."""
+    for pattern in FOCUS_PATTERNS:
+        m = pattern.search(question)
+        if m:
+            content = [w for w in words(m.group("np")) if w not in STOPWORDS]
+            if content:
+                head = content[-1] if pattern is FOCUS_PATTERNS[0] else content[0]
+                return " ".join(content), head
+    return None
 
 
 def is_enumerating(question: str, heading_terms: set[str] = frozenset()) -> bool:
@@ -104,6 +193,9 @@ def _soft_equal(a: str, b: str) -> bool:
         for suffix in ("er", "or", "r"):
             if x == y + suffix and len(y) >= 3:
                 return True
+    short, long_ = sorted((a, b), key=len)
+    if len(short) >= 6 and long_.startswith(short):
+        return True  # "partner" / "partnership"
     if min(len(a), len(b)) >= 5:
         common = 0
         for ca, cb in zip(a, b, strict=False):
@@ -118,7 +210,7 @@ def _soft_equal(a: str, b: str) -> bool:
 class Composer:
     """Builds an ``Answer`` from retrieved passages. Holds per-index lookups computed once."""
 
-    def __init__(self, index: Index, abstain_threshold: float = 0.43, embedder=None):
+    def __init__(self, index: Index, abstain_threshold: float = 0.30, embedder=None):
         self.index = index
         self.threshold = abstain_threshold
         self.embedder = embedder
@@ -148,7 +240,54 @@ class Composer:
             if w not in STOPWORDS and not NUMBER_RE.search(w) and len(w) > 1
         ]
         self._vocab_stems = [stem(w) for w in self._vocab]
+        self._vpos = {w: i for i, w in enumerate(self._vocab)}
         self._vocab_vectors: np.ndarray | None = None
+        # words in (nearly) every chunk, like the subject of a one-company corpus: no signal
+        chunk_df: Counter[str] = Counter()
+        for chunk in index.chunks:
+            chunk_df.update(set(words(chunk.embed_text)))
+        n = len(index.chunks)
+        self.ubiquitous = (
+            {w for w, c in chunk_df.items() if c >= UBIQUITOUS_SHARE * n} if n >= 5 else set()
+        )
+        self._title_terms = [set(terms(c.heading_path[0])) for c in index.chunks]
+
+    # ---- the query as units are matched ------------------------------------------------------------
+
+    def focus(self, query: str) -> str:
+        """The query without the corpus's ubiquitous words ("SenseTime" in a SenseTime profile):
+        what is embedded to compare with units, which are embedded without the document title."""
+        if not self.ubiquitous:
+            return query
+        kept = [
+            tok
+            for tok in re.split(r"(\s+)", query)
+            if not (words(tok) and all(w in self.ubiquitous for w in words(tok)))
+        ]
+        focused = " ".join("".join(kept).split())
+        return focused if words(focused) else query
+
+    def rerank(self, query: str, passages: list, fvec: np.ndarray, k: int) -> list:
+        """Reorder candidate passages by their best unit: its cosine with the focused query, plus a
+        small bonus for the passage's BM25 score and one when the query names the passage's
+        document title (which only tells documents apart in a corpus of several)."""
+        q_terms = set(terms(query))
+        scored = []
+        for p in passages:
+            ci = self.index.by_id[p.chunk.id]
+            rows = self.index.unit_rows(ci)
+            cos = self.index.unit_vectors[rows.start : rows.stop] @ fvec if len(rows) else [-1.0]
+            score = float(np.max(cos)) + RERANK_LEXICAL * min(p.lexical_score or 0.0, LEXICAL_CAP)
+            if q_terms & self._title_terms[ci]:
+                score += TITLE_BONUS
+            scored.append((score, p))
+        scored.sort(key=lambda t: -t[0])
+        out = []
+        for rank, (score, p) in enumerate(scored[:k], 1):
+            p.rank = rank
+            p.rerank_score = score
+            out.append(p)
+        return out
 
     # ---- word-level synonyms, for words the documents never use -----------------------------------
 
@@ -212,15 +351,7 @@ class Composer:
             dense = self.index.unit_vectors[rows.start : rows.stop] @ qvec
             for ui, (row, unit) in enumerate(zip(rows, chunk.units, strict=True)):
                 cov = self.coverage(q_terms, self._unit_terms[row])
-                bonus = 0.0
-                if kind == "date" and DATE_RE.search(unit.text):
-                    bonus = TYPE_BONUS
-                elif kind == "number" and NUMBER_RE.search(unit.text):
-                    bonus = TYPE_BONUS
-                elif kind == "person" and (
-                    PERSON_RE.search(unit.text) or AGENT_LABEL_RE.match(unit.text)
-                ):
-                    bonus = TYPE_BONUS
+                bonus = TYPE_BONUS if kind != "other" and has_kind(unit.text, kind) else 0.0
                 evidence = float(dense[ui]) + LEXICAL_WEIGHT * cov
                 out.append(
                     ScoredUnit(ci, ui, row, unit, float(dense[ui]), cov, evidence, evidence + bonus)
@@ -262,6 +393,39 @@ class Composer:
             missing.extend(t for t in candidates if not syn.get(t))
         return missing
 
+    def unsupported_focus(self, query: str, best: ScoredUnit) -> str | None:
+        """The noun the question asks about, when the documents never use it and nothing in the
+        best passage is close to it ("market capitalisation" against "international markets")."""
+        found = focus_noun(query)
+        if found is None or self.embedder is None:
+            return None
+        phrase, noun = found
+        if ROLE_QUESTION_RE.match(query):
+            # "Who is the founder?" is answered only by a unit that names that role
+            named = self._unit_terms[best.row]  # the unit and its headings
+            alts = {stem(noun)} | self.synonyms([noun])[noun]
+            if any(_soft_equal(a, t) for a in alts for t in named):
+                return None
+            return phrase
+        if (
+            noun in self.ubiquitous
+            or stem(noun) in self._corpus_stems
+            or self.synonyms([noun])[noun]
+        ):
+            return None
+        chunk = self.index.chunks[best.chunk_index]
+        context = [w for w in words(f"{chunk.search_heading} {best.unit.text}") if w in self._vpos]
+        vecs = self.embedder.embed([noun, phrase])
+        if context:
+            sims = self._vocab_matrix()[[self._vpos[w] for w in context]] @ vecs[0]
+            if float(np.max(sims)) >= RELATED_THRESHOLD:
+                return None  # a word of the answer is close to the noun ("address" ~ "contact")
+        if float(vecs[1] @ self.index.unit_vectors[best.row]) >= PHRASE_THRESHOLD:
+            return (
+                None  # the phrase as a whole matches the answer ("stock code" ~ "Stock Exchange")
+            )
+        return phrase
+
     # ---- composing ----------------------------------------------------------------------------------
 
     def compose(
@@ -273,6 +437,8 @@ class Composer:
         mode: str = "hybrid",
         k: int = 5,
     ) -> Answer:
+        """The answer to ``query`` (the standalone form of ``question``) from ``passages``;
+        ``qvec`` is the focused query's vector (see ``focus``)."""
         base = dict(
             question=question,
             rewritten_query=query,
@@ -284,41 +450,19 @@ class Composer:
         chunk_indexes = [self.index.by_id[p.chunk.id] for p in passages]
         q_terms = self.query_terms(query)
         scored = self.score_units(query, qvec, chunk_indexes, q_terms)
-        if not scored:
-            return Answer(
-                text=abstain_text(),
-                citations=[],
-                abstained=True,
-                reason="no passage was retrieved for this question",
-                score=0.0,
-                **base,
-            )
-        evidence = max(s.evidence for s in scored)
-        missing = self.missing_terms(query)
-        if missing:
-            names = ", ".join(f"'{m}'" for m in missing)
+        evidence = max((s.evidence for s in scored), default=0.0)
+        reason = self.abstention(query, scored, evidence)
+        if reason:
             return Answer(
                 text=abstain_text(),
                 citations=[],
                 abstained=True,
                 score=evidence,
-                reason=f"the documents never mention {names} (evidence score {evidence:.2f}, "
-                f"threshold {self.threshold:.2f})",
+                reason=reason,
                 **base,
             )
-        if evidence < self.threshold:
-            best = scored[0]
-            return Answer(
-                text=abstain_text(),
-                citations=[],
-                abstained=True,
-                score=evidence,
-                reason=f"evidence score {evidence:.2f} is below the threshold {self.threshold:.2f} "
-                f"(closest: '{self.index.chunks[best.chunk_index].heading}')",
-                **base,
-            )
-        picked = self.select(query, scored, q_terms)
-        text, citations = self.render(picked, scored)
+        lines = self.select(query, scored, q_terms)
+        text, citations = self.render(lines, scored)
         return Answer(
             text=text,
             citations=citations,
@@ -327,6 +471,44 @@ class Composer:
             reason=f"evidence score {evidence:.2f} ≥ threshold {self.threshold:.2f}",
             **base,
         )
+
+    def abstention(self, query: str, scored: list[ScoredUnit], evidence: float) -> str | None:
+        """Why the bot should not answer, or None. May move a runner-up that holds the kind of
+        thing asked for (a date for "when") to the front of ``scored``."""
+        if not scored:
+            return "no passage was retrieved for this question"
+        score = f"evidence score {evidence:.2f}, threshold {self.threshold:.2f}"
+        if REALTIME_RE.search(query):
+            return f"the question asks about the present moment; documents are a snapshot ({score})"
+        missing = self.missing_terms(query)
+        if missing:
+            return f"the documents never mention {', '.join(repr(m) for m in missing)} ({score})"
+        if evidence < self.threshold:
+            closest = self.index.chunks[scored[0].chunk_index].heading
+            return f"{score}: too weak (closest: '{closest}')"
+        kind = question_kind(query)
+        if kind in STRICT_KINDS and not has_kind(scored[0].unit.text, kind):
+            # a close runner-up that holds a date (or figure...) answers better than the best match
+            for i, s in enumerate(scored[1:8], 1):
+                if s.score < scored[0].score - TYPE_RESCUE:
+                    break
+                if has_kind(s.unit.text, kind) and s.coverage >= scored[0].coverage:
+                    scored.insert(0, scored.pop(i))  # ...if it matches the question as well
+                    break
+            if not has_kind(scored[0].unit.text, kind):
+                what = KIND_NAMES.get(kind, kind)
+                closest = self.index.chunks[scored[0].chunk_index].heading
+                return (
+                    f"the question asks for {what} and the closest passages give none "
+                    f"(closest: '{closest}', {score})"
+                )
+        phrase = self.unsupported_focus(query, scored[0])
+        if phrase:
+            return (
+                f"the question asks about '{phrase}', which the documents never mention, and "
+                f"the closest passage is about something else ({score})"
+            )
+        return None
 
     def _section_units(self, chunk_index: int) -> list[tuple[int, int, Unit]]:
         """(chunk index, row, unit) of every unit of the chunk's section, in document order, deduped."""
@@ -352,57 +534,147 @@ class Composer:
                 out.append(t)
         return out
 
-    def _list_answer(self, s: ScoredUnit, q_terms) -> list[tuple[int, Unit, bool]]:
-        """The list a list item stands for: its sub-items (after it), or its sibling items when the
-        question's words are in the section heading rather than in the item itself."""
+    def _items(self, section: list, list_id, depth, parent, exclude: set = frozenset()) -> list:
+        """The items of one list of a section (first sentence of each), as (chunk, unit)."""
+        items = [
+            t
+            for t in section
+            if t[2].list_id == list_id
+            and t[2].depth == depth
+            and t[2].parent == parent
+            and not (exclude and exclude <= self._own_terms[t[1]])
+        ]
+        return [(ci, u) for ci, _, u in self._first_of_blocks(items)[:MAX_LIST_ITEMS]]
+
+    def _list_answer(self, s: ScoredUnit, q_terms, enumerating: bool) -> list[Line]:
+        """The list a list item stands for: its sub-items, when the question asks for a list or the
+        item introduces one (ends with ":"); or all items of its list, when the question's words
+        are in the section heading rather than in the item itself ("What falls under the smart
+        city segment?" -> every item under "Smart City"). A list question about a heading that the
+        documents repeat gets the items of every section with that heading."""
         unit = s.unit
         section = self._section_units(s.chunk_index)
         children = [
             t for t in section if t[2].parent == unit.block and t[2].depth == unit.depth + 1
         ]
-        if children:
+        if children and (enumerating or unit.text.rstrip().endswith(":")):
             items = self._first_of_blocks(children)[:MAX_LIST_ITEMS]
-            return [(s.chunk_index, unit, False)] + [(ci, u, True) for ci, _, u in items]
-        own = self.coverage(q_terms, self._own_terms[s.row])
-        head = self.coverage(q_terms, self._heading_terms[s.chunk_index])
-        if head > own:
-            siblings = [
-                t
-                for t in section
-                if t[2].list_id == unit.list_id
-                and t[2].depth == unit.depth
-                and t[2].parent == unit.parent
+            return [Line([(s.chunk_index, unit)])] + [
+                Line([(ci, u)], item=True) for ci, _, u in items
             ]
-            siblings = self._first_of_blocks(siblings)[:MAX_LIST_ITEMS]
-            if len(siblings) > 1:
-                return [(ci, u, True) for ci, _, u in siblings]
+        # only the words the documents know can be found in a heading or an item
+        known = [t for t in q_terms if t[2] & self._corpus_stems or t[0] in self._corpus_stems]
+        own = self.coverage(known, self._own_terms[s.row])
+        head = self.coverage(known, self._heading_terms[s.chunk_index])
+        bare = own == 0 and not LABEL_RE.match(unit.text)  # matched only through its section
+        if head > own and (enumerating or bare or head >= HEADING_LIST_COVERAGE):
+            items = self._items(section, unit.list_id, unit.depth, unit.parent)
+            if len(items) > 1:
+                lines = [Line([], lead=self._label(s.chunk_index))]
+                lines += [Line([t], item=True) for t in items]
+                if enumerating:
+                    for other in self._same_heading_sections(s.chunk_index):
+                        more = self._section_units(other)
+                        top = [t for t in more if t[2].list_id is not None and t[2].depth == 0]
+                        if top:
+                            first = top[0][2]
+                            lines += [
+                                Line([t], item=True)
+                                for t in self._items(more, first.list_id, 0, None)
+                            ]
+                return lines
         return []
 
-    def select(
-        self, question: str, scored: list[ScoredUnit], q_terms
-    ) -> list[tuple[int, Unit, bool]]:
-        """The units to say, in order, as (chunk index, unit, is_list_item)."""
+    def _same_heading_sections(self, chunk_index: int) -> list[int]:
+        """First chunk of every other section whose heading path repeats this chunk's."""
+        chunk = self.index.chunks[chunk_index]
+        out = []
+        for section_id, cis in self.index.by_section.items():
+            other = self.index.chunks[cis[0]]
+            if other.heading_path == chunk.heading_path and section_id != chunk.section_id:
+                out.append(cis[0])
+        return out
+
+    def _outline_answer(self, s: ScoredUnit, q_terms, enumerating: bool) -> list[Line]:
+        """A question about a parent heading whose sections are its parts ("How is the business
+        divided into segments?") is answered by the parts: one line per child section, naming it
+        and giving its items."""
+        chunk = self.index.chunks[s.chunk_index]
+        if len(chunk.heading_path) < 3:
+            return []
+        parent = chunk.heading_path[:-1]
+        kids: dict[str, int] = {}
+        for section_id, cis in self.index.by_section.items():
+            if self.index.chunks[cis[0]].heading_path[:-1] == parent:
+                kids.setdefault(section_id, cis[0])
+        if len(kids) < 2:
+            return []
+        shown = chunk.search_heading.split(" > ")
+        known = [t for t in q_terms if t[2] & self._corpus_stems or t[0] in self._corpus_stems]
+        cov_parent = self.coverage(known, set(terms(shown[-2])))
+        cov_leaf = self.coverage(known, set(terms(shown[-1])))
+        own = self.coverage(known, self._own_terms[s.row])
+        if not (enumerating or cov_parent >= HEADING_LIST_COVERAGE):
+            return []
+        if cov_parent <= max(cov_leaf, own):
+            return []
+        lines = [Line([], lead=shown[-2])]
+        for ci in sorted(kids.values(), key=lambda i: self.index.chunks[i].char_start):
+            units = self._section_units(ci)
+            first = [(c, u) for c, _, u in self._first_of_blocks(units)][:MAX_OUTLINE_ITEMS]
+            lines.append(Line(first, item=True, label=self._label(ci), joiner="; "))
+        return lines
+
+    def _excluding(self, question: str, q_terms, scored: list[ScoredUnit]) -> list[Line] | None:
+        """'Besides X, what ...?' / 'other than X': the rest of the list the item matching X is in."""
+        m = EXCLUDE_RE.search(question)
+        if not m:
+            return None
+        excluded = set(terms(m.group("x")))
+        if not excluded:
+            return None
+        for s in scored[:6]:
+            if s.unit.list_id is None or not excluded <= self._own_terms[s.row]:
+                continue
+            if len(s.unit.text.split()) > SHORT_ITEM_WORDS:
+                return None  # a long item enumerates inside itself: answer it as it is
+            section = self._section_units(s.chunk_index)
+            items = self._items(section, s.unit.list_id, s.unit.depth, s.unit.parent, excluded)
+            if items:
+                return [Line([], lead=self._label(s.chunk_index))] + [
+                    Line([t], item=True) for t in items
+                ]
+        return None
+
+    def select(self, question: str, scored: list[ScoredUnit], q_terms) -> list[Line]:
+        """The lines of the answer, in order."""
         best = scored[0]
         unit = best.unit
-        if is_enumerating(question, self._heading_terms[best.chunk_index]):
-            # the best list item close to the top stands for its list; a better-scoring sentence
-            # of the same section (an introduction) is said first
-            for s in scored[:6]:
-                if s.score < best.score - LIST_MARGIN:
-                    break
-                if s.unit.list_id is None:
-                    continue
-                items = self._list_answer(s, q_terms)
-                if items:
-                    same_section = (
-                        self.index.chunks[s.chunk_index].section_id
-                        == self.index.chunks[best.chunk_index].section_id
-                    )
-                    if s is not best and best.unit.list_id is None and same_section:
-                        return [(best.chunk_index, best.unit, False)] + items
-                    return items
+        rest = self._excluding(question, q_terms, scored)
+        if rest:
+            return rest
+        enumerating = is_enumerating(question, self._heading_terms[best.chunk_index])
+        outline = self._outline_answer(best, q_terms, enumerating)
+        if outline:
+            return outline
+        # the best list item close to the top stands for its list; a better-scoring sentence of
+        # the same section (an introduction) is said first
+        for s in scored[:6]:
+            if s.score < best.score - LIST_MARGIN:
                 break
-        picked = [(best.chunk_index, unit, False)]
+            if s.unit.list_id is None:
+                continue
+            items = self._list_answer(s, q_terms, enumerating)
+            if items:
+                same_section = (
+                    self.index.chunks[s.chunk_index].section_id
+                    == self.index.chunks[best.chunk_index].section_id
+                )
+                if s is not best and best.unit.list_id is None and same_section:
+                    return [Line([(best.chunk_index, best.unit)])] + items
+                return items
+            break
+        picked = [self._single(best.chunk_index, unit)]
         uncovered = [
             t
             for t in q_terms
@@ -413,27 +685,51 @@ class Composer:
                 break
             if s.unit.block == best.unit.block and s.chunk_index == best.chunk_index:
                 continue
+            if (
+                self.index.chunks[s.chunk_index].section_id
+                != self.index.chunks[best.chunk_index].section_id
+            ):
+                continue  # supporting detail comes from the same section, or not at all
             if uncovered and self.coverage(uncovered, self._unit_terms[s.row]) > 0:
-                picked.append((s.chunk_index, s.unit, False))
+                picked.append(self._single(s.chunk_index, s.unit))
                 break
         return picked
 
-    def render(self, picked, scored) -> tuple[str, list[Citation]]:
+    def _single(self, chunk_index: int, unit: Unit) -> Line:
+        # a bare list item ("Urban planning") says little without its section's name
+        bare = unit.kind == "item" and not LABEL_RE.match(unit.text)
+        return Line([(chunk_index, unit)], label=self._label(chunk_index) if bare else None)
+
+    def _label(self, chunk_index: int) -> str:
+        """The section's own heading as displayed (repaired), for list leads and bare items."""
+        return self.index.chunks[chunk_index].search_heading.split(" > ")[-1]
+
+    def render(self, lines: list[Line], scored) -> tuple[str, list[Citation]]:
+        """Answer text with [n] markers, and the citations numbered in order of first use."""
         score_of = {(s.chunk_index, s.unit.char_start): s.score for s in scored}
         numbers: dict[int, int] = {}
         used: dict[int, list[Unit]] = {}
-        lines = []
-        for ci, unit, is_item in picked:
-            if ci not in numbers:
-                numbers[ci] = len(numbers) + 1
-                used[ci] = []
-            if unit not in used[ci]:
-                used[ci].append(unit)
-            prefix = "- " if is_item else ""
-            lines.append(f"{prefix}{unit.text} [{numbers[ci]}]")
-        if picked and picked[0][2]:
-            heading = self.index.chunks[picked[0][0]].heading_path[-1]
-            lines.insert(0, f"{heading}:")
+        out = []
+        for line in lines:
+            if line.lead is not None:
+                out.append(f"{line.lead}:")
+                continue
+            marks = []
+            for ci, unit in line.units:
+                if ci not in numbers:
+                    numbers[ci] = len(numbers) + 1
+                    used[ci] = []
+                if unit not in used[ci]:
+                    used[ci].append(unit)
+                if f"[{numbers[ci]}]" not in marks:
+                    marks.append(f"[{numbers[ci]}]")
+            texts = [u.text for _, u in line.units]
+            if line.item and len(lines) > 3:
+                texts = [_shorten(t) for t in texts]
+            body = line.joiner.join(texts)
+            if line.label:
+                body = f"{line.label}: {body}"
+            out.append(f"{'- ' if line.item else ''}{body} {''.join(marks)}")
         citations = []
         for ci, n in numbers.items():
             chunk: Chunk = self.index.chunks[ci]
@@ -459,7 +755,31 @@ class Composer:
                 )
             )
         citations.sort(key=lambda c: c.number)
-        return "\n".join(lines), citations
+        return "\n".join(out), citations
+
+
+@dataclass
+class Line:
+    """One line of an answer: the units it says (each with its chunk), as a list item or not,
+    optionally after a label (a section name); or a lead line that only names a section."""
+
+    units: list[tuple[int, Unit]]
+    item: bool = False
+    label: str | None = None
+    lead: str | None = None
+    joiner: str = " "
+
+
+def _shorten(text: str, limit: int = 90) -> str:
+    """A long labelled list item cut after its first clause ("Smart City: Large-scale urban
+    management systems…"): in a list, the label and gist; the citation keeps the whole item."""
+    if len(text) <= limit or not LABEL_RE.match(text):
+        return text
+    label, _, rest = text.partition(": ")
+    cut = re.search(r",\s|\s[-–—]\s|;\s", rest[20:])
+    if not cut:
+        return text
+    return f"{label}: {rest[: 20 + cut.start()]}…"
 
 
 def _document_slice(chunk: Chunk, start: int, end: int) -> str:

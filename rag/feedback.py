@@ -107,18 +107,21 @@ class FeedbackLog:
         self._lock = threading.Lock()
 
     def append(self, record: FeedbackRecord) -> None:
-        line = record.to_line()
+        line = memoryview(record.to_line())
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                written = os.write(fd, line)
+                # One write normally takes the whole line; should the OS take less (a signal, a
+                # filling disk), the rest follows at once, so the line is never left torn (a torn
+                # line would also swallow the next vote). A full disk raises OSError.
+                while line:
+                    written = os.write(fd, line)
+                    if written <= 0:
+                        raise OSError(f"feedback: cannot write to {self.path} (disk full?)")
+                    line = line[written:]
             finally:
                 os.close(fd)
-        if written != len(line):
-            raise OSError(
-                f"feedback: wrote {written} of {len(line)} bytes to {self.path} (disk full?)"
-            )
 
     def records(self) -> Iterator[FeedbackRecord | None]:
         """Each line as a record, or None for a line that is not a valid record."""

@@ -71,6 +71,9 @@ ELLIPSIS_RE = re.compile(
     r"|^\s*(?:and|but|also)\s+(?:for\s+|of\s+|in\s+)?(?P<y>.+?)\s*[?.!]*\s*$",
     re.IGNORECASE,
 )
+PERSONAL = {"he", "him", "his", "she", "her"}  # replaced only by a person's name
+WH = "what|which|who|whom|whose|where|when|why|how"
+AUX = "does|do|did|is|are|was|were|can|could|will|would|has|have|had|should|may|might"
 NAME_RE = re.compile(r"[A-Z0-9][\w'’&.-]*(?:\s+(?:of\s+|&\s+|and\s+)?[A-Z0-9][\w'’&.-]*)*")
 
 
@@ -131,9 +134,19 @@ def topic(question: str) -> str:
         while tokens and tokens[-1].lower() in {"of", "and", "&"}:
             tokens = tokens[:-1]
         if tokens:
-            return " ".join(tokens)
+            return re.sub(r"['’]s$", "", " ".join(tokens))
     content = [w for w in words(q) if w not in STOPWORDS and w not in QUESTION_WORDS]
     return " ".join(content)
+
+
+def _is_person(name: str) -> bool:
+    """Looks like a person's name: two or more capitalised words, or an honorific."""
+    parts = name.split()
+    return (
+        len(parts) >= 2
+        and all(p[:1].isupper() for p in parts)
+        or bool(re.match(r"(professor|prof|dr|mr|mrs|ms|sir|dame)\b", name, re.I))
+    )
 
 
 def _has_own_name(question: str) -> bool:
@@ -148,17 +161,30 @@ def rewrite_one(question: str, previous: str) -> str:
     m = ELLIPSIS_RE.match(question)
     if m:
         new = (m.group("x") or m.group("y") or "").strip()
+        prep = (
+            re.match(r"(?i)(for|of|in|on|with|about)\s+", question.split(None, 1)[-1])
+            if m.group("y")
+            else None
+        )
         if new and new.lower() not in PRONOUNS:
+            wh = re.match(rf"(?i)({WH})\b", new)
+            if wh:
+                # "And which universities?" after "Which car companies does X partner with?":
+                # the new question phrase replaces the old one
+                old_wh = re.match(rf"(?i)\s*({WH})\b.*?(?=\s+({AUX})\b)", previous)
+                if old_wh:
+                    return new[0].upper() + new[1:] + previous[old_wh.end() :]
             if prev_topic in previous:
                 return previous.replace(prev_topic, new, 1)
-            return f"{previous.rstrip('?.! ')} {new}?"
+            glue = f" {prep.group(1).lower()} " if prep else " "
+            return f"{previous.rstrip('?.! ')}{glue}{new}?"
     tokens = re.split(r"(\W+)", question)
     lowered = [t.lower() for t in tokens]
     if not _has_own_name(question) and any(t in PRONOUNS for t in lowered):
         out = []
         replaced = False
         for tok, low in zip(tokens, lowered, strict=True):
-            if not replaced and low in PRONOUNS:
+            if not replaced and low in PRONOUNS and (low not in PERSONAL or _is_person(prev_topic)):
                 out.append(PRONOUNS[low].format(t=prev_topic))
                 replaced = True
             else:

@@ -6,8 +6,11 @@ Layout of an index folder (``Settings.index_dir()``)::
     builds/<build-id>/manifest.json     format version, model, dimension, settings, corpus hashes,
                                         and a sha256 of every other file of the build
     builds/<build-id>/chunks.jsonl      one Chunk per line, with its units
-    builds/<build-id>/dense.faiss       IndexFlatIP over the normalised chunk vectors
+    builds/<build-id>/dense.faiss       FAISS index over the normalised chunk vectors: exact
+                                        IndexFlatIP, or IndexIVFFlat / IndexHNSWFlat (approximate)
     builds/<build-id>/units.npy         normalised vectors of every unit, in chunk order
+    builds/<build-id>/vocab.json        the corpus vocabulary (words the answer composer compares
+    builds/<build-id>/vocab.npy         question words with) and its vectors, computed once here
     builds/<build-id>/bm25/             bm25s files
     .lock                               held while building, so two builds never interleave
 
@@ -15,6 +18,12 @@ A build is written into a temporary folder, renamed to ``builds/<id>``, and only
 ``current``: a crash at any point leaves the previous index in use. ``IndexStore.load_or_build`` checks
 the manifest (format, settings, corpus hashes, file checksums) and rebuilds on any mismatch with a
 one-line notice.
+
+Rebuilds are incremental where it matters: every vector of the previous build (chunks, units, words)
+is reused for an identical text, so adding or changing one document embeds only the texts that are
+new (``manifest["embedded"]`` counts them). The dense index type is a setting (``flat``, ``ivf``,
+``hnsw``, or ``auto``: IVF above ``approx_above`` chunks); search-time parameters (``nprobe``,
+``ef_search``) live in ``rag.retrieval``.
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,12 +45,20 @@ import numpy as np
 from rag.chunking import Chunk, Chunker
 from rag.documents import Document, load_corpus
 from rag.embedding import Embedder
-from rag.lexical import LexicalIndex
+from rag.lexical import STOPWORDS, LexicalIndex, words
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 # Bump when what is embedded for a chunk or unit changes: old indexes are then rebuilt.
-EMBED_TEXT_VERSION = 3
+EMBED_TEXT_VERSION = 4
+INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
+# ``auto`` builds IVF above this many chunks: below it exact search is fast enough on 2 cores
+# (about 6 ms per query at 100k chunks; see bench/README.md)
+APPROX_ABOVE = 200_000
+IVF_MIN_CHUNKS = 1_000  # fewer chunks than this are always searched exactly
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+VOCAB_LIMIT = 50_000
 
 
 class IndexReadError(RuntimeError):
@@ -56,10 +74,97 @@ def _sha256_file(path: Path) -> str:
 
 
 def unit_embed_text(chunk: Chunk, unit_text: str) -> str:
-    """A unit is embedded with its full heading path: "SenseTime > Company Info: Founder: ...".
-    The document title matters: questions name the subject ("Who founded SenseTime?") that the
-    bare item leaves implicit."""
-    return f"{chunk.search_heading}: {unit_text}"
+    """A unit is embedded with its section headings but not the document title:
+    "Company Info: Founder: Professor Xiao'ou Tang". Every unit of a document shares the title, so
+    it only blurs units together; the query is embedded without the corpus's ubiquitous words to
+    match (see answering.Composer.focus), and the title is matched lexically instead."""
+    path = chunk.search_heading.split(" > ")
+    return f"{' > '.join(path[1:] or path)}: {unit_text}"
+
+
+def vocabulary(chunks: Sequence[Chunk], limit: int = VOCAB_LIMIT) -> list[str]:
+    """The corpus words the answer composer looks question words up against, most frequent first:
+    content words of the chunks' embed texts, without numbers and one-letter words."""
+    counts: Counter[str] = Counter()
+    for c in chunks:
+        counts.update(words(c.embed_text))
+    return [
+        w
+        for w, _ in counts.most_common(limit)
+        if w not in STOPWORDS and len(w) > 1 and not any(ch.isdigit() for ch in w)
+    ]
+
+
+def check_index_type(index_type: str) -> str:
+    if index_type not in INDEX_TYPES:
+        raise ValueError(
+            f"index_type={index_type!r} is not an index type: use one of {', '.join(INDEX_TYPES)}"
+        )
+    return index_type
+
+
+def resolve_index_type(index_type: str, n_chunks: int, approx_above: int = APPROX_ABOVE) -> str:
+    """``auto`` -> ``ivf`` above ``approx_above`` chunks, else ``flat`` (exact). IVF needs enough
+    vectors to train its clusters: below ``IVF_MIN_CHUNKS`` it is built flat."""
+    check_index_type(index_type)
+    if index_type == "auto":
+        index_type = "ivf" if n_chunks > approx_above else "flat"
+    if index_type == "ivf" and n_chunks < IVF_MIN_CHUNKS:
+        return "flat"
+    return index_type
+
+
+def ivf_lists(n_chunks: int) -> int:
+    """Number of IVF clusters: about 4 * sqrt(n), at least 39 vectors each (k-means' minimum)."""
+    return int(max(1, min(round(4 * n_chunks**0.5), n_chunks // 39)))
+
+
+def make_dense(vectors: np.ndarray, dimension: int, index_type: str = "flat"):
+    """A FAISS inner-product index over unit ``vectors``: exact (flat), IVF or HNSW.
+
+    Every type can give back its vectors (``reconstruct``), which rebuilds and the retriever use."""
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if index_type == "hnsw":
+        dense = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        dense.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    elif index_type == "ivf":
+        quantizer = faiss.IndexFlatIP(dimension)
+        dense = faiss.IndexIVFFlat(
+            quantizer, dimension, ivf_lists(len(vectors)), faiss.METRIC_INNER_PRODUCT
+        )
+        dense.train(vectors)
+        dense.add(vectors)
+        dense.make_direct_map()
+        return dense
+    elif index_type == "flat":
+        dense = faiss.IndexFlatIP(dimension)
+    else:
+        raise ValueError(f"index_type={index_type!r}: build 'flat', 'ivf' or 'hnsw'")
+    if len(vectors):
+        dense.add(vectors)
+    return dense
+
+
+def _embed_reusing(
+    embedder: Embedder,
+    texts: list[str],
+    known: dict[str, np.ndarray],
+    batch_size: int,
+    progress: bool,
+) -> tuple[np.ndarray, int]:
+    """Vectors of ``texts``, taken from ``known`` (text -> vector of an earlier build) where the text
+    is the same, embedded otherwise (and added to ``known``). Returns the vectors and how many
+    distinct texts were embedded."""
+    todo = list(dict.fromkeys(t for t in texts if t not in known))
+    if todo:
+        known.update(
+            zip(todo, embedder.embed(todo, batch_size, progress, cache=False), strict=True)
+        )
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32), 0
+    return np.ascontiguousarray(np.stack([known[t] for t in texts]), dtype=np.float32), len(todo)
 
 
 @dataclass
@@ -72,6 +177,8 @@ class Index:
     lexical: LexicalIndex
     manifest: dict
     unit_offsets: list[int] = field(default_factory=list)  # first unit row of each chunk
+    vocab: list[str] = field(default_factory=list)  # corpus words, most frequent first
+    vocab_vectors: np.ndarray | None = None  # (len(vocab), dim), row i is the vector of vocab[i]
 
     def __post_init__(self) -> None:
         if not self.unit_offsets:
@@ -84,9 +191,32 @@ class Index:
         for i, c in enumerate(self.chunks):
             self.by_section.setdefault(c.section_id, []).append(i)
 
+        if self.vocab_vectors is None:
+            self.vocab_vectors = np.zeros((0, self.dimension), dtype=np.float32)
+
     @property
     def dimension(self) -> int:
         return int(self.manifest["dimension"])
+
+    @property
+    def dense_type(self) -> str:
+        """``flat`` (exact), or ``ivf`` or ``hnsw`` (approximate)."""
+        return self.manifest.get("dense", {}).get("type", "flat")
+
+    def chunk_vectors(self) -> np.ndarray:
+        """The (n_chunks, dim) chunk vectors, read back from the FAISS index."""
+        n = self.dense.ntotal
+        if not n:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return self.dense.reconstruct_n(0, n)
+
+    def known_vectors(self) -> dict[str, np.ndarray]:
+        """Text -> vector of everything this index embedded: what a rebuild can reuse."""
+        known: dict[str, np.ndarray] = dict(zip(self.vocab, self.vocab_vectors, strict=True))
+        units = [unit_embed_text(c, u.text) for c in self.chunks for u in c.units]
+        known.update(zip(units, self.unit_vectors, strict=True))
+        known.update(zip((c.embed_text for c in self.chunks), self.chunk_vectors(), strict=True))
+        return known
 
     def unit_rows(self, chunk_index: int) -> range:
         start = self.unit_offsets[chunk_index]
@@ -102,18 +232,42 @@ class Index:
         embedder: Embedder,
         batch_size: int = 32,
         progress: bool = False,
+        previous: Index | None = None,
+        index_type: str = "auto",
+        approx_above: int = APPROX_ABOVE,
     ) -> Index:
-        import faiss
-
+        """Chunk, embed and index ``docs``. Vectors of ``previous`` (an earlier build with the same
+        model) are reused for identical texts, so only new or changed text is embedded."""
+        t0 = time.perf_counter()
         chunks = chunker.chunk_corpus(docs)
+        t_chunk = time.perf_counter()
         embedder.warm_up()
-        vectors = embedder.embed([c.embed_text for c in chunks], batch_size, progress)
+        known: dict[str, np.ndarray] = {}
+        if (
+            previous is not None
+            and previous.manifest.get("model") == embedder.name
+            and previous.dimension == embedder.dimension
+        ):
+            known = previous.known_vectors()
+        vectors, n_chunk_new = _embed_reusing(
+            embedder, [c.embed_text for c in chunks], known, batch_size, progress
+        )
         unit_texts = [unit_embed_text(c, u.text) for c in chunks for u in c.units]
-        unit_vectors = embedder.embed(unit_texts, batch_size, progress)
-        dense = faiss.IndexFlatIP(embedder.dimension)
-        if len(chunks):
-            dense.add(vectors)
+        unit_vectors, n_unit_new = _embed_reusing(embedder, unit_texts, known, batch_size, progress)
+        vocab = vocabulary(chunks)
+        vocab_vectors, n_word_new = _embed_reusing(embedder, vocab, known, 256, progress)
+        del known
+        t_embed = time.perf_counter()
+        kind = resolve_index_type(index_type, len(chunks), approx_above)
+        dense = make_dense(vectors, embedder.dimension, kind)
+        t_dense = time.perf_counter()
         lexical = LexicalIndex.build([c.embed_text for c in chunks])
+        t_lexical = time.perf_counter()
+        dense_info = {"type": kind}
+        if kind == "hnsw":
+            dense_info.update(m=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION)
+        elif kind == "ivf":
+            dense_info.update(nlist=int(dense.nlist))
         manifest = {
             "format_version": FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -123,10 +277,21 @@ class Index:
                 **chunker.settings(),
                 "model": embedder.name,
                 "embed_text_version": EMBED_TEXT_VERSION,
+                **dense_settings(index_type, approx_above),
             },
             "corpus": {d.doc_id: d.sha256 for d in docs},
             "n_chunks": len(chunks),
             "n_units": len(unit_texts),
+            "n_vocab": len(vocab),
+            "dense": dense_info,
+            # distinct texts embedded by this build; the rest came from the previous build
+            "embedded": {"chunks": n_chunk_new, "units": n_unit_new, "words": n_word_new},
+            "build_seconds": {
+                "chunk": round(t_chunk - t0, 4),
+                "embed": round(t_embed - t_chunk, 4),
+                "dense": round(t_dense - t_embed, 4),
+                "lexical": round(t_lexical - t_dense, 4),
+            },
             "repairs": chunker.repairs(docs),
         }
         return cls(
@@ -135,6 +300,8 @@ class Index:
             unit_vectors=unit_vectors,
             lexical=lexical,
             manifest=manifest,
+            vocab=vocab,
+            vocab_vectors=vocab_vectors,
         )
 
     # ---- persistence ----------------------------------------------------------------------------
@@ -149,6 +316,8 @@ class Index:
                 f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
         faiss.write_index(self.dense, str(folder / "dense.faiss"))
         np.save(folder / "units.npy", self.unit_vectors)
+        (folder / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
+        np.save(folder / "vocab.npy", self.vocab_vectors)
         self.lexical.save(folder / "bm25")
         files = {}
         for path in sorted(folder.rglob("*")):
@@ -168,9 +337,11 @@ class Index:
         if verify:
             for name, digest in manifest.get("files", {}).items():
                 path = folder / name
-                if not path.is_file():
-                    raise IndexReadError(f"{path} is missing")
-                if _sha256_file(path) != digest:
+                try:
+                    ok = _sha256_file(path) == digest
+                except OSError:  # missing, or removed by a concurrent build's clean-up
+                    raise IndexReadError(f"{path} is missing") from None
+                if not ok:
                     raise IndexReadError(
                         f"{path} does not match its checksum (truncated or corrupted)"
                     )
@@ -178,11 +349,20 @@ class Index:
             with open(folder / "chunks.jsonl", encoding="utf-8") as f:
                 chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
             dense = faiss.read_index(str(folder / "dense.faiss"))
-            unit_vectors = np.load(folder / "units.npy", allow_pickle=False)
+            # memory-mapped: the composer reads only the rows of retrieved chunks
+            unit_vectors = np.load(folder / "units.npy", mmap_mode="r", allow_pickle=False)
             lexical = LexicalIndex.load(folder / "bm25", len(chunks))
+            vocab, vocab_vectors = [], None
+            if (folder / "vocab.json").is_file():
+                vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+                vocab_vectors = np.load(folder / "vocab.npy", allow_pickle=False)
         except Exception as exc:
             raise IndexReadError(f"{folder} cannot be read ({type(exc).__name__}: {exc})") from None
-        if dense.ntotal != len(chunks) or len(unit_vectors) != sum(len(c.units) for c in chunks):
+        if (
+            dense.ntotal != len(chunks)
+            or len(unit_vectors) != sum(len(c.units) for c in chunks)
+            or (vocab_vectors is not None and len(vocab_vectors) != len(vocab))
+        ):
             raise IndexReadError(f"{folder}: the vector counts do not match the chunks")
         return cls(
             chunks=chunks,
@@ -190,7 +370,14 @@ class Index:
             unit_vectors=unit_vectors,
             lexical=lexical,
             manifest=manifest,
+            vocab=vocab,
+            vocab_vectors=vocab_vectors,
         )
+
+
+def dense_settings(index_type: str, approx_above: int) -> dict:
+    """The dense-index settings an index depends on (recorded in, and checked against, manifests)."""
+    return {"index_type": check_index_type(index_type), "approx_above": approx_above}
 
 
 def read_manifest(folder: Path) -> dict:
@@ -224,6 +411,8 @@ class IndexStore:
         embedder: Embedder,
         batch_size: int = 32,
         notify: Callable[[str], None] = _stderr,
+        index_type: str = "auto",
+        approx_above: int = APPROX_ABOVE,
     ):
         self.root = Path(root)
         self.corpus_dir = Path(corpus_dir)
@@ -231,6 +420,8 @@ class IndexStore:
         self.embedder = embedder
         self.batch_size = batch_size
         self.notify = notify
+        self.index_type = check_index_type(index_type)
+        self.approx_above = approx_above
 
     @property
     def current(self) -> Path:
@@ -241,6 +432,7 @@ class IndexStore:
             **self.chunker.settings(),
             "model": self.embedder.name,
             "embed_text_version": EMBED_TEXT_VERSION,
+            **dense_settings(self.index_type, self.approx_above),
         }
 
     def staleness(self, docs: list[Document]) -> str | None:
@@ -248,7 +440,8 @@ class IndexStore:
         try:
             manifest = read_manifest(self.current)
         except IndexReadError as exc:
-            return str(exc) if self.current.exists() else "no index yet"
+            # a dangling link (its build deleted) is damage to report, not a first start
+            return str(exc) if os.path.lexists(self.current) else "no index yet"
         if manifest.get("settings") != self.expected_settings():
             changed = sorted(
                 k
@@ -269,10 +462,14 @@ class IndexStore:
         docs = load_corpus(self.corpus_dir)
         reason = self.staleness(docs)
         if reason is None:
-            try:
-                return Index.read(self.current.resolve())
-            except IndexReadError as exc:
-                reason = str(exc)
+            for attempt in range(2):
+                try:
+                    return Index.read(self.current.resolve())
+                except IndexReadError as exc:
+                    # another process may have just installed a new build: look once more
+                    reason = str(exc)
+                    if attempt or self.staleness(docs) is not None:
+                        break
         if reason != "no index yet":
             self.notify(f"Rebuilding the index: {reason}.")
         return self.build(docs, progress=progress)
@@ -284,14 +481,35 @@ class IndexStore:
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.root / ".lock")):
             docs = docs if docs is not None else load_corpus(self.corpus_dir)
-            index = Index.build(docs, self.chunker, self.embedder, self.batch_size, progress)
+            index = Index.build(
+                docs,
+                self.chunker,
+                self.embedder,
+                self.batch_size,
+                progress,
+                previous=self.previous(),
+                index_type=self.index_type,
+                approx_above=self.approx_above,
+            )
             self._install(index)
             return index
+
+    def previous(self) -> Index | None:
+        """The installed index, if it still reads and verifies: its vectors are reused by a rebuild."""
+        if not self.current.exists():
+            return None
+        try:
+            return Index.read(self.current.resolve())
+        except IndexReadError:
+            return None
 
     def _install(self, index: Index) -> None:
         builds = self.root / "builds"
         builds.mkdir(exist_ok=True)
-        build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        # sortable: date, then nanoseconds, then a random part for builders in the same instant
+        build_id = (
+            f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{uuid.uuid4().hex[:6]}"
+        )
         tmp = builds / f".{build_id}.tmp"
         try:
             index.write(tmp)
@@ -300,10 +518,13 @@ class IndexStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        previous = os.readlink(self.current) if os.path.islink(self.current) else None
         link_tmp = self.root / f".current.{uuid.uuid4().hex[:8]}"
         os.symlink(Path("builds") / build_id, link_tmp)
         os.replace(link_tmp, self.current)
-        # clean up older builds and leftovers of crashed ones
+        # clean up older builds and leftovers of crashed ones; the build just replaced is kept
+        # (until the next build) for readers that resolved the link a moment ago
+        keep = {build_id, Path(previous).name if previous else None}
         for old in builds.iterdir():
-            if old.name != build_id:
+            if old.name not in keep:
                 shutil.rmtree(old, ignore_errors=True)

@@ -2,10 +2,17 @@
 
 A ``Passage`` is a chunk with how it was found: its dense rank and cosine, its lexical rank and BM25
 score, and the fused score it was sorted by, so a user can see why a passage came first.
+
+Each ranking contributes its best ``depth`` chunks (at least ``k``) to the fusion, so a query costs
+the same whether the corpus has a thousand chunks or a hundred thousand. A corpus of at most
+``depth`` chunks is ranked in full, exactly, with ties broken by chunk order. On an approximate
+index the dense ranking searches ``nprobe`` IVF clusters (``ivf_nprobe``) or ``ef_search`` HNSW
+candidates.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +21,9 @@ from rag.chunking import Chunk
 from rag.index import Index
 
 MODES = ("dense", "bm25", "hybrid")
+DEPTH = 100  # chunks each ranking contributes to the fusion
+EF_SEARCH = 128  # HNSW search breadth (recall against exact search: see bench/README.md)
+NPROBE = 0  # IVF clusters searched; 0 = auto, see ivf_nprobe (recall@10 >= 0.95: bench/README.md)
 
 
 @dataclass
@@ -25,6 +35,7 @@ class Passage:
     dense_score: float | None = None
     lexical_rank: int | None = None
     lexical_score: float | None = None
+    rerank_score: float | None = None  # hybrid only: best unit cosine + bonuses (answering.py)
 
     def to_dict(self, with_text: bool = True) -> dict:
         d = {
@@ -36,6 +47,9 @@ class Passage:
             "lexical_score": None
             if self.lexical_score is None
             else round(float(self.lexical_score), 6),
+            "rerank_score": None
+            if self.rerank_score is None
+            else round(float(self.rerank_score), 6),
             "chunk_id": self.chunk.id,
             "document": self.chunk.doc_id,
             "section_id": self.chunk.section_id,
@@ -49,6 +63,30 @@ class Passage:
         return d
 
 
+@contextmanager
+def one_thread():
+    """Search one query on one thread: faster than OpenMP's fork/join for a single vector and free
+    of its stalls on a busy machine. OpenMP's thread count belongs to the calling thread, and is
+    restored, so a build elsewhere keeps every core."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def ivf_nprobe(nlist: int, nprobe: int = 0) -> int:
+    """IVF clusters to search: ``nprobe``, or when 0 a quarter of the clusters but at least 96
+    (on the synthetic benchmark corpora that keeps recall@10 at 0.95 or more from 1k to 100k
+    chunks; an IVF index with fewer than 97 clusters is then searched in full)."""
+    if nprobe <= 0:
+        nprobe = max(-(-nlist // 4), 96)
+    return min(nprobe, nlist)
+
+
 def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not a retrieval mode: use one of {', '.join(MODES)}")
@@ -58,20 +96,67 @@ def check_mode(mode: str) -> str:
 class Retriever:
     """Ranks the chunks of an ``Index`` for a query vector and a query text."""
 
-    def __init__(self, index: Index, rrf_k: int = 60):
+    def __init__(
+        self,
+        index: Index,
+        rrf_k: int = 60,
+        depth: int = DEPTH,
+        ef_search: int = EF_SEARCH,
+        nprobe: int = NPROBE,
+    ):
         self.index = index
         self.rrf_k = rrf_k
+        self.depth = depth
+        self.ef_search = ef_search
+        self.nprobe = nprobe
 
     def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
         """Cosine of the query with every chunk (exact inner product on normalised vectors)."""
         n = len(self.index.chunks)
         if n == 0:
             return np.zeros(0, dtype=np.float32)
-        scores, ids = self.index.dense.search(query_vector.reshape(1, -1).astype(np.float32), n)
+        q = query_vector.reshape(1, -1).astype(np.float32)
+        if self.index.dense_type != "flat":
+            return self.index.chunk_vectors() @ q[0]
+        with one_thread():
+            scores, ids = self.index.dense.search(q, n)
         out = np.full(n, -1.0, dtype=np.float32)
         valid = ids[0] >= 0
         out[ids[0][valid]] = scores[0][valid]
         return out
+
+    def dense_ranking(self, query_vector: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``top`` chunks closest to the query, best first: (chunk indexes, cosines)."""
+        n = len(self.index.chunks)
+        if self.index.dense_type == "flat" and n <= top:
+            scores = self.dense_scores(query_vector)
+            order = np.argsort(-scores, kind="stable")
+            return order, scores[order]
+        q = query_vector.reshape(1, -1).astype(np.float32)
+        params = None
+        if self.index.dense_type == "hnsw":
+            import faiss
+
+            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, top))
+        elif self.index.dense_type == "ivf":
+            import faiss
+
+            params = faiss.SearchParametersIVF(
+                nprobe=ivf_nprobe(self.index.dense.nlist, self.nprobe)
+            )
+        with one_thread():
+            scores, ids = self.index.dense.search(q, min(top, n), params=params)
+        valid = ids[0] >= 0
+        return ids[0][valid], scores[0][valid]
+
+    @staticmethod
+    def lexical_ranking(scores: np.ndarray, top: int) -> np.ndarray:
+        """Chunks with a positive BM25 score, best first (ties in chunk order), at most ``top``."""
+        positive = np.flatnonzero(scores > 0)
+        if len(positive) > top:
+            keep = np.argpartition(-scores[positive], top - 1)[:top]
+            positive = np.sort(positive[keep])
+        return positive[np.argsort(-scores[positive], kind="stable")]
 
     def retrieve(
         self, query: str, query_vector: np.ndarray | None, k: int = 5, mode: str = "hybrid"
@@ -80,41 +165,50 @@ class Retriever:
         n = len(self.index.chunks)
         if n == 0 or k < 1:
             return []
-        dense = lexical = None
+        top = max(k, self.depth)
+        lexical = None
         dense_rank: dict[int, int] = {}
+        dense_score: dict[int, float] = {}
         lexical_rank: dict[int, int] = {}
         if mode in ("dense", "hybrid"):
             if query_vector is None:
                 raise ValueError(f"mode={mode!r} needs a query vector")
-            dense = self.dense_scores(query_vector)
-            for r, i in enumerate(np.argsort(-dense, kind="stable"), 1):
-                dense_rank[int(i)] = r
+            ids, scores = self.dense_ranking(query_vector, top)
+            for r, (i, score) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1):
+                dense_rank[i] = r
+                dense_score[i] = score
         if mode in ("bm25", "hybrid"):
             lexical = self.index.lexical.scores(query)
-            order = [int(i) for i in np.argsort(-lexical, kind="stable") if lexical[i] > 0]
-            for r, i in enumerate(order, 1):
+            for r, i in enumerate(self.lexical_ranking(lexical, top).tolist(), 1):
                 lexical_rank[i] = r
         if mode == "dense":
-            ranked = [(i, float(dense[i])) for i in sorted(dense_rank, key=dense_rank.get)]
+            ranked = [(i, dense_score[i]) for i in dense_rank]
         elif mode == "bm25":
-            ranked = [(i, float(lexical[i])) for i in sorted(lexical_rank, key=lexical_rank.get)]
+            ranked = [(i, float(lexical[i])) for i in lexical_rank]
         else:
-            fused = {}
-            for i in range(n):
-                s = 1.0 / (self.rrf_k + dense_rank[i])
-                if i in lexical_rank:
-                    s += 1.0 / (self.rrf_k + lexical_rank[i])
-                fused[i] = s
-            ranked = sorted(fused.items(), key=lambda kv: (-kv[1], dense_rank[kv[0]]))
+            fused: dict[int, float] = {}
+            for i, r in dense_rank.items():
+                fused[i] = 1.0 / (self.rrf_k + r)
+            for i, r in lexical_rank.items():
+                fused[i] = fused.get(i, 0.0) + 1.0 / (self.rrf_k + r)
+            last = len(dense_rank) + 1
+            ranked = sorted(
+                fused.items(), key=lambda kv: (-kv[1], dense_rank.get(kv[0], last), kv[0])
+            )
         out = []
         for r, (i, score) in enumerate(ranked[:k], 1):
+            cosine = None
+            if query_vector is not None and mode != "bm25":
+                cosine = dense_score.get(i)
+                if cosine is None:  # found by BM25 only, below the dense candidates
+                    cosine = float(self.index.dense.reconstruct(int(i)) @ query_vector)
             out.append(
                 Passage(
                     chunk=self.index.chunks[i],
                     rank=r,
                     score=score,
                     dense_rank=dense_rank.get(i),
-                    dense_score=None if dense is None else float(dense[i]),
+                    dense_score=cosine,
                     lexical_rank=lexical_rank.get(i),
                     lexical_score=None if lexical is None else float(lexical[i]),
                 )

@@ -22,6 +22,8 @@ BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
 DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
 
 Mode = Literal["dense", "bm25", "hybrid"]
+Encoder = Literal["auto", "onnx", "torch"]
+IndexType = Literal["auto", "flat", "ivf", "hnsw"]
 
 # Offline by default: nothing in this product fetches from a hub or reports usage.
 OFFLINE_ENV = {
@@ -60,6 +62,14 @@ class Settings(BaseSettings):
     # embedding
     model: str = DEFAULT_MODEL
     batch_size: int = 32
+    encoder: Encoder = "auto"  # onnx (no torch; the default when installed) or torch
+    cache_size: int = 1024  # recent query texts whose vectors are kept
+
+    # dense index
+    index_type: IndexType = "auto"  # flat (exact), ivf, hnsw; auto: ivf above approx_above
+    approx_above: int = 200_000
+    nprobe: int = 0  # IVF clusters searched per query; 0 = auto (a quarter, at least 96)
+    ef_search: int = 128  # HNSW search breadth
 
     # retrieval
     mode: Mode = "hybrid"
@@ -67,7 +77,7 @@ class Settings(BaseSettings):
     rrf_k: int = 60
 
     # answering
-    abstain_threshold: float = 0.43
+    abstain_threshold: float = 0.30
     max_question_chars: int = 2000
 
     @field_validator("chunk_tokens")
@@ -89,6 +99,20 @@ class Settings(BaseSettings):
     def _positive(cls, v: int, info) -> int:
         if not 1 <= v <= 1000:
             raise ValueError(f"{info.field_name}={v} is out of range: use a value from 1 to 1000")
+        return v
+
+    @field_validator("cache_size", "approx_above", "nprobe")
+    @classmethod
+    def _non_negative(cls, v: int, info) -> int:
+        if not 0 <= v <= 100_000_000:
+            raise ValueError(f"{info.field_name}={v} is out of range: use 0 to 100000000")
+        return v
+
+    @field_validator("ef_search")
+    @classmethod
+    def _ef_search(cls, v: int) -> int:
+        if not 1 <= v <= 4096:
+            raise ValueError(f"ef_search={v} is out of range: use a value from 1 to 4096")
         return v
 
     @field_validator("abstain_threshold")
@@ -142,6 +166,10 @@ class Settings(BaseSettings):
         corpus = self.corpus_dir.resolve()
         tag = hashlib.sha256(str(corpus).encode()).hexdigest()[:12]
         return self.data_dir / "indexes" / f"{corpus.name or 'corpus'}-{tag}"
+
+    def models_dir(self) -> Path:
+        """Where derived model files (the ONNX graph of the encoder) are kept."""
+        return self.data_dir / "models"
 
     def feedback_path(self) -> Path:
         return self.data_dir / "feedback.jsonl"

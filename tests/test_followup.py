@@ -27,6 +27,24 @@ from rag.followup import normalise_history, rewrite, topic
             "Where is it based?",
             "Where is SenseTime based?",
         ),
+        (
+            ["Which car companies does SenseTime partner with?"],
+            "And which universities?",
+            "Which universities does SenseTime partner with?",
+        ),
+        (
+            ["What email should investors use?"],
+            "And for press enquiries?",
+            "What email should investors use for press enquiries?",
+        ),
+        (
+            ["What was SenseTime's revenue in 2023?"],
+            "How quickly is it growing?",
+            "How quickly is SenseTime growing?",
+        ),
+        # he/she stand for a person: a company topic does not replace them
+        (["Who founded SenseTime?"], "How old is he?", "How old is he?"),
+        (["Who is Professor Tang?"], "What is his role?", "What is Professor Tang's role?"),
     ],
 )
 def test_rewrite(history, question, expected):

@@ -267,7 +267,9 @@ def questions_of(history) -> list[str]:
             text = html.unescape(_message_text(turn[0]))
         else:
             text = turn if isinstance(turn, str) else ""
-        text = " ".join(text.split())
+        # a lone surrogate (a JSON "\ud800" escape) would reach the rewritten query, which the
+        # answer then cannot carry as UTF-8 JSON
+        text = " ".join(text.encode("utf-8", "replace").decode("utf-8").split())
         if text:
             out.append(text)
     return out
@@ -292,7 +294,7 @@ def user_message(text: str) -> dict:
     """The user's question as shown in the chat: escaped, and cut when it is very long."""
     if len(text) > MAX_SHOWN_CHARS:
         text = f"{text[:MAX_SHOWN_CHARS]} [\u2026 {len(text):,} characters in all]"
-    return {"role": "user", "content": escape(text)}
+    return {"role": "user", "content": escape_block(text.strip())}
 
 
 def _check_k(k) -> int | None:

@@ -1,0 +1,222 @@
+"""Answer composition: lists complete, citations only for used text, abstention rules.
+
+Most tests use a small purpose-made corpus and the deterministic fake embedder, so the expected
+answers are exact; a few run on the real profile and model (marked slow)."""
+
+import pytest
+
+from rag.answering import (
+    _shorten,
+    focus_noun,
+    has_kind,
+    is_enumerating,
+    question_kind,
+)
+from rag.chatbot import Chatbot
+from rag.embedding import HashEmbedder
+
+DOC = """# Zeta Corp
+
+## Overview
+Zeta Corp makes industrial robots. It sells them to carmakers.
+
+## Facts
+- **Founder**: Dr. Ada Quill
+- **Founded**: March 2001
+- **Support email**: help@zeta.example
+
+## Product Lines
+### 1. Welding
+- Arc welders
+- Spot welders
+- Laser welders
+
+### 2. Painting
+- Spray arms
+- Drying tunnels
+
+## Offices
+1. **Oslo** (Headquarters)
+2. **Lima** (Sales Hub)
+3. **Pune** (Research Lab)
+"""
+
+
+@pytest.fixture
+def zeta(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "zeta.md").write_text(DOC, encoding="utf-8")
+    return Chatbot.from_corpus(
+        corpus,
+        embedder=HashEmbedder(256),
+        model="hash-256",
+        data_dir=tmp_path / "d",
+        abstain_threshold=0.05,
+    )
+
+
+def test_list_question_gets_every_item_of_the_section(zeta):
+    a = zeta.ask("List the offices")
+    assert not a.abstained
+    for city in ("Oslo", "Lima", "Pune"):
+        assert city in a.text
+    assert len(a.citations) == 1 and a.citations[0].heading_path[-1] == "Offices"
+    assert a.citations[0].quotes == [
+        "Oslo (Headquarters)",
+        "Lima (Sales Hub)",
+        "Pune (Research Lab)",
+    ]
+
+
+def test_parent_heading_question_gets_one_line_per_part(zeta):
+    a = zeta.ask("What are the product lines?")
+    lines = a.text.splitlines()
+    assert lines[0] == "Product Lines:"
+    assert lines[1].startswith("- 1. Welding: Arc welders; Spot welders; Laser welders")
+    assert lines[2].startswith("- 2. Painting: Spray arms; Drying tunnels")
+    assert [c.heading_path[-1] for c in a.citations] == ["1. Welding", "2. Painting"]
+
+
+def test_besides_drops_the_excluded_item(zeta):
+    a = zeta.ask("Besides arc welders, which welders are in the welding line?")
+    assert "Spot welders" in a.text and "Laser welders" in a.text
+    assert "Arc welders" not in a.text
+
+
+def test_citations_cover_exactly_the_text_used_and_are_numbered_in_order(zeta):
+    a = zeta.ask("Who is the founder?")
+    assert a.text == "Founder: Dr. Ada Quill [1]"
+    (c,) = a.citations
+    assert c.quotes == ["Founder: Dr. Ada Quill"] and c.line_start == c.line_end == 7
+    markers = [int(m) for m in __import__("re").findall(r"\[(\d+)\]", a.text)]
+    assert (
+        sorted(set(markers))
+        == [c.number for c in a.citations]
+        == list(range(1, len(a.citations) + 1))
+    )
+
+
+def test_bare_item_is_named_by_its_section(zeta):
+    a = zeta.ask("Does the painting line include drying tunnels?")
+    assert a.text.startswith("2. Painting: Drying tunnels")
+
+
+def test_abstains_when_the_asked_kind_is_missing(zeta):
+    a = zeta.ask("What is the support phone number?")
+    assert a.abstained and "phone number" in a.reason
+    b = zeta.ask("What is the support email?")
+    assert not b.abstained and "help@zeta.example" in b.text
+
+
+def test_abstains_on_a_year_the_documents_never_mention(zeta):
+    a = zeta.ask("What did Zeta Corp sell in 1999?")
+    assert a.abstained and "'1999'" in a.reason
+
+
+def test_abstains_on_the_present_moment(zeta):
+    a = zeta.ask("What is Zeta Corp's share price today?")
+    assert a.abstained and "present moment" in a.reason
+
+
+def test_role_question_needs_a_unit_naming_the_role(zeta):
+    a = zeta.ask("Who is the treasurer of Zeta Corp?")
+    assert a.abstained and "treasurer" in a.reason
+    assert "Ada Quill" not in a.text
+
+
+@pytest.mark.parametrize(
+    "question,kind",
+    [
+        ("When was it founded?", "date"),
+        ("How many offices are there?", "quantity"),
+        ("How much of its tech is in-house?", "other"),
+        ("What is the support email?", "email"),
+        ("What is their phone number?", "phone"),
+        ("How does it work with phone makers?", "other"),
+        ("What's the website?", "web"),
+        ("Who founded it?", "person"),
+    ],
+)
+def test_question_kind(question, kind):
+    assert question_kind(question) == kind
+
+
+@pytest.mark.parametrize(
+    "text,kind,expected",
+    [
+        ("Founded: March 2001", "date", True),
+        ("Founder: Dr. Ada Quill", "date", False),
+        ("Growth Rate: 45% YoY", "quantity", True),
+        ("IPO: December 2021 (0020.HK)", "quantity", False),
+        ("Global Customer Base: 1,200+ enterprises", "quantity", True),
+        ("Careers: talent@zeta.example", "email", True),
+        ("Call +44 20 7946 0958", "phone", True),
+        ("Website: https://zeta.example", "web", True),
+    ],
+)
+def test_has_kind(text, kind, expected):
+    assert has_kind(text, kind) is expected
+
+
+def test_focus_noun_and_enumeration_cues():
+    assert focus_noun("What is Zeta's market capitalisation?") == (
+        "market capitalisation",
+        "capitalisation",
+    )
+    assert focus_noun("How many patents does it hold?") == ("patents", "patents")
+    assert focus_noun("Why is the sky blue?") is None
+    assert is_enumerating("Name the four platforms")
+    assert is_enumerating("Where are its research centers?", {"research", "center"})
+    assert not is_enumerating("Who founded it?")
+
+
+def test_shorten_keeps_label_and_first_clause():
+    long = (
+        "Smart City: Large-scale urban management systems, including intelligent traffic "
+        "management, public safety monitoring, and environmental analysis."
+    )
+    assert _shorten(long) == "Smart City: Large-scale urban management systems…"
+    assert _shorten("Short: item") == "Short: item"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question,items",
+    [
+        (
+            "What falls under the smart city segment?",
+            ["Public safety", "Traffic management", "Urban planning", "Emergency response"],
+        ),
+        (
+            "How is SenseTime's business divided into segments?",
+            ["Smart Business", "Smart City", "Smart Life", "Smart Auto"],
+        ),
+        ("Which social networks is SenseTime on?", ["LinkedIn", "Twitter", "WeChat"]),
+        (
+            "In which cities are the research centres?",
+            ["Shanghai", "Beijing", "Shenzhen", "Singapore", "Tokyo"],
+        ),
+    ],
+)
+def test_real_list_answers_are_complete(real_bot, question, items):
+    a = real_bot.ask(question)
+    assert not a.abstained
+    for item in items:
+        assert item in a.text, (item, a.text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who is SenseTime's chief financial officer?",
+        "What is SenseTime's market capitalisation?",
+        "What is SenseTime's share price today?",
+        "When was Xiao'ou Tang born?",
+    ],
+)
+def test_real_near_misses_abstain_and_never_name_the_founder(real_bot, question):
+    a = real_bot.ask(question)
+    assert a.abstained, a.text
+    assert "Tang" not in a.text
