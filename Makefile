@@ -9,7 +9,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run test lint format index eval bench load browser-deps clean
+.PHONY: setup run test gate lint format index eval bench load browser-deps clean
 
 setup: $(STAMP)
 
@@ -22,8 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/rag index
-	$(BIN)/rag chat
+	$(BIN)/rag chat    # builds the index on first start (or when the corpus changed), then serves
 
 index: setup
 	$(BIN)/rag index
@@ -38,6 +37,14 @@ format: setup
 
 test: setup browser-deps lint
 	$(BIN)/python -m pytest -q -ra
+	$(MAKE) --no-print-directory gate
+
+# Quality gate: the bundled question set must stay at (just below) the measured numbers.
+gate: setup
+	$(BIN)/rag eval eval/questions.jsonl --mode hybrid --out eval/runs/ci \
+	  --fail-under section_hit@1=0.82 --fail-under section_hit@3=0.90 --fail-under mrr@5=0.87 \
+	  --fail-under must_include_recall=0.74 --fail-under exact_all=0.74 \
+	  --fail-under citation_precision=0.82 --fail-under abstention_f1=0.80
 
 eval: setup
 	$(BIN)/rag eval eval/questions.jsonl --compare dense,bm25,hybrid
