@@ -47,6 +47,7 @@ RELATED_THRESHOLD = 0.50  # a word this close to a word of the answer counts as 
 PHRASE_THRESHOLD = 0.40  # ...or the question's noun phrase this close to the whole answer
 MAX_LIST_ITEMS = 15
 MAX_OUTLINE_ITEMS = 6
+MIN_OUTLINE_PARTS = 3  # a heading with this many sub-sections can be answered part by part
 SHORT_ITEM_WORDS = 8  # "besides X" takes X out of a list of items this short  # items shown per part in an outline answer
 HEADING_LIST_COVERAGE = 0.5  # without a list cue, the heading must cover this share of the query
 LABEL_RE = re.compile(r"^[^:]{1,60}:\s")  # "Founder: ..." - an item that names what it is
@@ -54,8 +55,13 @@ LABEL_RE = re.compile(r"^[^:]{1,60}:\s")  # "Founder: ..." - an item that names 
 ENUMERATE_RE = re.compile(
     r"^\s*(list|name|enumerate|give me|what are|what were|which are|which were|who are)\b"
     r"|\b(all|every|each|various|different|main|key)\b.*s\b"
-    r"|\b(two|three|four|five|six|seven|eight|nine|ten|\d+)\s+\w+s\b",
+    r"|\b(two|three|four|five|six|seven|eight|nine|ten|\d+)\s+\w+s\b"
+    r"|\bfalls? under\b|\binclude[sd]?\b|\bconsists? of\b|\bcompris\w*|\bmade up of\b",
     re.IGNORECASE,
+)
+# "Does it include X?", "Is X a partner?": a yes/no question is answered by the item, not the list
+YES_NO_RE = re.compile(
+    r"^\s*(does|do|did|is|are|was|were|can|could|has|have|had|will|would|should)\b", re.IGNORECASE
 )
 DATE_RE = re.compile(
     r"\b(1[89]\d\d|20\d\d)\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.I
@@ -170,7 +176,10 @@ def focus_noun(question: str) -> tuple[str, str] | None:
 
 
 def is_enumerating(question: str, heading_terms: set[str] = frozenset()) -> bool:
-    """Does the question ask for a list? Cue phrases, or a plural noun that names the section."""
+    """Does the question ask for a list? Cue phrases, or a plural noun that names the section;
+    never a yes/no question."""
+    if YES_NO_RE.match(question):
+        return False
     if ENUMERATE_RE.search(question):
         return True
     for w in words(question):
@@ -566,8 +575,7 @@ class Composer:
         known = [t for t in q_terms if t[2] & self._corpus_stems or t[0] in self._corpus_stems]
         own = self.coverage(known, self._own_terms[s.row])
         head = self.coverage(known, self._heading_terms[s.chunk_index])
-        bare = own == 0 and not LABEL_RE.match(unit.text)  # matched only through its section
-        if head > own and (enumerating or bare or head >= HEADING_LIST_COVERAGE):
+        if head > own and (enumerating or head >= HEADING_LIST_COVERAGE):
             items = self._items(section, unit.list_id, unit.depth, unit.parent)
             if len(items) > 1:
                 lines = [Line([], lead=self._label(s.chunk_index))]
@@ -607,8 +615,8 @@ class Composer:
         for section_id, cis in self.index.by_section.items():
             if self.index.chunks[cis[0]].heading_path[:-1] == parent:
                 kids.setdefault(section_id, cis[0])
-        if len(kids) < 2:
-            return []
+        if len(kids) < MIN_OUTLINE_PARTS:
+            return []  # two sub-sections are a pair of topics more often than parts of a whole
         shown = chunk.search_heading.split(" > ")
         known = [t for t in q_terms if t[2] & self._corpus_stems or t[0] in self._corpus_stems]
         cov_parent = self.coverage(known, set(terms(shown[-2])))

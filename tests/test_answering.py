@@ -35,6 +35,9 @@ Zeta Corp makes industrial robots. It sells them to carmakers.
 - Spray arms
 - Drying tunnels
 
+### 3. Assembly
+- Screw robots
+
 ## Offices
 1. **Oslo** (Headquarters)
 2. **Lima** (Sales Hub)
@@ -75,7 +78,8 @@ def test_parent_heading_question_gets_one_line_per_part(zeta):
     assert lines[0] == "Product Lines:"
     assert lines[1].startswith("- 1. Welding: Arc welders; Spot welders; Laser welders")
     assert lines[2].startswith("- 2. Painting: Spray arms; Drying tunnels")
-    assert [c.heading_path[-1] for c in a.citations] == ["1. Welding", "2. Painting"]
+    assert lines[3].startswith("- 3. Assembly: Screw robots")
+    assert [c.heading_path[-1] for c in a.citations] == ["1. Welding", "2. Painting", "3. Assembly"]
 
 
 def test_besides_drops_the_excluded_item(zeta):
@@ -169,6 +173,9 @@ def test_focus_noun_and_enumeration_cues():
     assert is_enumerating("Name the four platforms")
     assert is_enumerating("Where are its research centers?", {"research", "center"})
     assert not is_enumerating("Who founded it?")
+    assert is_enumerating("What falls under the life segment?")
+    assert is_enumerating("What does the smart city segment include?")
+    assert not is_enumerating("Does the painting line include drying tunnels?")  # yes/no
 
 
 def test_shorten_keeps_label_and_first_clause():
