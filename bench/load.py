@@ -140,7 +140,7 @@ _guarding = False
 _hook_installed = False
 
 
-def _is_loopback(host) -> bool:
+def is_loopback(host) -> bool:
     if isinstance(host, bytes):
         host = host.decode(errors="replace")
     if host in (None, "", "localhost"):
@@ -154,9 +154,9 @@ def _is_loopback(host) -> bool:
 def _audit(event: str, args) -> None:
     if not _guarding:
         return
-    if event == "socket.connect" and isinstance(args[1], tuple) and not _is_loopback(args[1][0]):
+    if event == "socket.connect" and isinstance(args[1], tuple) and not is_loopback(args[1][0]):
         _outside.append(f"connect {args[1]!r}")
-    elif event == "socket.getaddrinfo" and not _is_loopback(args[0]):
+    elif event == "socket.getaddrinfo" and not is_loopback(args[0]):
         _outside.append(f"lookup {args[0]!r}")
 
 

@@ -7,13 +7,14 @@ server, the client and the engine) and the last test asserts that all of them st
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import sys
 import threading
 
 import httpx
 import pytest
+
+from bench.load import is_loopback  # noqa: E402  (one definition of loopback)
 
 pytestmark = pytest.mark.slow
 
@@ -22,28 +23,15 @@ _loopback_seen: list[tuple] = []
 _auditing = False
 
 
-def _is_loopback(host) -> bool:
-    if isinstance(host, bytes):
-        host = host.decode(errors="replace")
-    if host is None or host == "":
-        return True  # getaddrinfo(None, port): the local machine
-    if str(host).lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
 def _audit(event: str, args) -> None:
     if not _auditing:
         return
     if event == "socket.connect":
         address = args[1]
         if isinstance(address, tuple):
-            (_loopback_seen if _is_loopback(address[0]) else _outside).append((event, address))
+            (_loopback_seen if is_loopback(address[0]) else _outside).append((event, address))
     elif event == "socket.getaddrinfo":
-        if not _is_loopback(args[0]):
+        if not is_loopback(args[0]):
             _outside.append((event, args[0]))
 
 
