@@ -458,6 +458,24 @@ class Composer:
         )
         chunk_indexes = [self.index.by_id[p.chunk.id] for p in passages]
         q_terms = self.query_terms(query)
+        lead = self._lead_answer(query, chunk_indexes)
+        if lead is not None:
+            ci, unit = lead
+            # the passage the answer quotes goes first, when retrieval found it at all
+            passages = sorted(passages, key=lambda p: self.index.by_id[p.chunk.id] != ci)
+            for rank, p in enumerate(passages, 1):
+                p.rank = rank
+            base["passages"] = passages
+            text, citations = self.render([Line([(ci, unit)])], [])
+            return Answer(
+                text=text,
+                citations=citations,
+                abstained=False,
+                score=1.0,
+                reason="the question asks about the documents' subject as a whole: answered with "
+                "the opening sentence of its document",
+                **base,
+            )
         scored = self.score_units(query, qvec, chunk_indexes, q_terms)
         evidence = max((s.evidence for s in scored), default=0.0)
         reason = self.abstention(query, scored, evidence)
@@ -480,6 +498,22 @@ class Composer:
             reason=f"evidence score {evidence:.2f} ≥ threshold {self.threshold:.2f}",
             **base,
         )
+
+    def _lead_answer(self, query: str, chunk_indexes: list[int]) -> tuple[int, Unit] | None:
+        """ "What does SenseTime do?", "Tell me about SenseTime": a question that names the
+        corpus's subject (a word in nearly every chunk) and no other content word is answered by
+        the opening sentence of the document (its lead), not by whichever passage happens to
+        share the subject's name."""
+        if not chunk_indexes or not set(words(query)) & self.ubiquitous:
+            return None
+        if question_kind(query) in STRICT_KINDS or terms(self.focus(query)):
+            return None  # it asks for something in particular
+        doc = self.index.chunks[chunk_indexes[0]].doc_id
+        firsts = [i for i, c in enumerate(self.index.chunks) if c.doc_id == doc and c.units]
+        if not firsts:
+            return None
+        ci = min(firsts, key=lambda i: self.index.chunks[i].char_start)
+        return ci, self.index.chunks[ci].units[0]
 
     def abstention(self, query: str, scored: list[ScoredUnit], evidence: float) -> str | None:
         """Why the bot should not answer, or None. May move a runner-up that holds the kind of

@@ -227,3 +227,16 @@ def test_real_near_misses_abstain_and_never_name_the_founder(real_bot, question)
     a = real_bot.ask(question)
     assert a.abstained, a.text
     assert "Tang" not in a.text
+
+
+@pytest.mark.parametrize("question", ["Tell me about Zeta Corp", "What does Zeta Corp do?"])
+def test_a_question_about_the_subject_alone_gets_the_lead(zeta, question):
+    a = zeta.ask(question)
+    assert a.text == "Zeta Corp makes industrial robots. [1]"
+    assert a.citations[0].heading_path == ["Zeta Corp", "Overview"]
+    assert a.passages[0].chunk.heading_path == ("Zeta Corp", "Overview")
+
+
+def test_a_question_about_something_in_particular_does_not_get_the_lead(zeta):
+    a = zeta.ask("Who is the founder of Zeta Corp?")
+    assert "Ada Quill" in a.text
