@@ -506,10 +506,10 @@ class IndexStore:
     def _install(self, index: Index) -> None:
         builds = self.root / "builds"
         builds.mkdir(exist_ok=True)
-        # sortable: date, then nanoseconds, then a random part for builders in the same instant
-        build_id = (
-            f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{uuid.uuid4().hex[:6]}"
-        )
+        # sortable: date, then nanoseconds (one clock reading for both), then a random part
+        now = time.time_ns()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9))
+        build_id = f"{stamp}-{now % 10**9:09d}-{uuid.uuid4().hex[:6]}"
         tmp = builds / f".{build_id}.tmp"
         try:
             index.write(tmp)
