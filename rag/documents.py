@@ -192,12 +192,6 @@ def load_corpus(corpus_dir: Path) -> list[Document]:
     return docs
 
 
-def corpus_fingerprint(corpus_dir: Path) -> dict[str, str]:
-    """doc_id -> sha256 of every file, without parsing: what an index manifest records."""
-    corpus_dir = Path(corpus_dir)
-    return {d.doc_id: d.sha256 for d in load_corpus(corpus_dir)}
-
-
 def parse_sections(doc: Document) -> list[Section]:
     """Split a markdown document into sections; text before the first heading is its own section."""
     sections: list[Section] = []

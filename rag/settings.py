@@ -151,16 +151,6 @@ class Settings(BaseSettings):
                 problems.append(msg)
             raise SettingsError("; ".join(problems)) from None
 
-    def index_settings(self) -> dict:
-        """The settings an index depends on; a change to any of them forces a rebuild."""
-        return {
-            "chunk_tokens": self.chunk_tokens,
-            "chunk_overlap": self.chunk_overlap,
-            "encoding": self.encoding,
-            "repair": self.repair,
-            "model": self.model,
-        }
-
     def index_dir(self) -> Path:
         """Where the index for this corpus lives: one folder per corpus path under ``data_dir``."""
         corpus = self.corpus_dir.resolve()
