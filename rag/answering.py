@@ -238,27 +238,21 @@ class Composer:
                 df.update(own | heading_terms)
         self._idf = {t: math.log(1 + n_rows / c) for t, c in df.items()}
         self._max_idf = math.log(1 + max(n_rows, 1))
-        corpus_words: Counter[str] = Counter()
-        for chunk in index.chunks:
-            corpus_words.update(words(chunk.embed_text))
-        self._corpus_words = set(corpus_words)
-        self._corpus_stems = {stem(w) for w in corpus_words}
-        self._vocab = [
-            w
-            for w, _ in corpus_words.most_common(50_000)
-            if w not in STOPWORDS and not NUMBER_RE.search(w) and len(w) > 1
-        ]
-        self._vocab_stems = [stem(w) for w in self._vocab]
-        self._vpos = {w: i for i, w in enumerate(self._vocab)}
-        self._vocab_vectors: np.ndarray | None = None
-        # words in (nearly) every chunk, like the subject of a one-company corpus: no signal
+        # one pass over the chunks' words: what the corpus knows, and what is in nearly every chunk
+        # (like the subject of a one-company profile), which tells passages apart not at all
         chunk_df: Counter[str] = Counter()
         for chunk in index.chunks:
             chunk_df.update(set(words(chunk.embed_text)))
+        self._corpus_words = set(chunk_df)
+        self._corpus_stems = {stem(w) for w in chunk_df}
         n = len(index.chunks)
         self.ubiquitous = (
             {w for w, c in chunk_df.items() if c >= UBIQUITOUS_SHARE * n} if n >= 5 else set()
         )
+        # the corpus vocabulary and its vectors are computed once, at index time (index.vocabulary)
+        self._vocab = index.vocab
+        self._vocab_stems = [stem(w) for w in self._vocab]
+        self._vpos = {w: i for i, w in enumerate(self._vocab)}
         self._title_terms = [set(terms(c.heading_path[0])) for c in index.chunks]
 
     # ---- the query as units are matched ------------------------------------------------------------
@@ -301,9 +295,7 @@ class Composer:
     # ---- word-level synonyms, for words the documents never use -----------------------------------
 
     def _vocab_matrix(self) -> np.ndarray:
-        if self._vocab_vectors is None:
-            self._vocab_vectors = self.embedder.embed(self._vocab, batch_size=256)
-        return self._vocab_vectors
+        return self.index.vocab_vectors
 
     def synonyms(self, tokens: list[str]) -> dict[str, set[str]]:
         """For each token, the stems of corpus words whose embedding is within SYNONYM_THRESHOLD."""
