@@ -422,9 +422,7 @@ class Composer:
             if float(np.max(sims)) >= RELATED_THRESHOLD:
                 return None  # a word of the answer is close to the noun ("address" ~ "contact")
         if float(vecs[1] @ self.index.unit_vectors[best.row]) >= PHRASE_THRESHOLD:
-            return (
-                None  # the phrase as a whole matches the answer ("stock code" ~ "Stock Exchange")
-            )
+            return None  # the phrase as a whole matches the answer ("stock code" ~ "Exchange")
         return phrase
 
     # ---- composing ----------------------------------------------------------------------------------

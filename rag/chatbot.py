@@ -108,16 +108,18 @@ class Chatbot:
                 apply_offline_env()
                 index = self.store().load_or_build()
                 self.embedder.warm_up()
-                self._retriever = self._make_retriever(index)
-                self.embedder.cache.pin(index.vocab, index.vocab_vectors)  # no model call per word
-                self._composer = Composer(index, self.settings.abstain_threshold, self.embedder)
+                self._use(index)
                 self.load_count += 1
-                self._index = index
         return self
 
-    def _make_retriever(self, index: Index) -> Retriever:
+    def _use(self, index: Index) -> None:
+        """Serve questions from ``index``: its retriever and composer, its words' vectors pinned
+        in the embedder's cache (so composing an answer needs no model call per word)."""
         s = self.settings
-        return Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
+        self._retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
+        self.embedder.cache.pin(index.vocab, index.vocab_vectors)
+        self._composer = Composer(index, s.abstain_threshold, self.embedder)
+        self._index = index
 
     @property
     def index(self) -> Index:
@@ -127,10 +129,7 @@ class Chatbot:
         """Build the index anew (``rag index``) and use it."""
         with self._lock:
             index = self.store().build(progress=progress)
-            self._retriever = self._make_retriever(index)
-            self.embedder.cache.pin(index.vocab, index.vocab_vectors)
-            self._composer = Composer(index, self.settings.abstain_threshold, self.embedder)
-            self._index = index
+            self._use(index)
         return index
 
     # ---- questions -------------------------------------------------------------------------------
