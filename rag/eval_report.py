@@ -164,6 +164,23 @@ def _history_text(history: list) -> str:
 # ---- markdown ---------------------------------------------------------------------------------------
 
 
+def _failure_rows(f: dict) -> list[tuple[str, str]]:
+    """The labelled facts of one failure, in report order (both reports render these)."""
+    rows = []
+    if f["history"]:
+        rows.append(("after", _history_text(f["history"])))
+    if f["rewritten"] and f["rewritten"] != f["question"]:
+        rows.append(("understood as", f["rewritten"]))
+    rows += [
+        ("why", "; ".join(f["why"])),
+        ("expected", f["expected"]),
+        ("got", f["got"]),
+        ("cited sections", "; ".join(f["cited"]) or "(none)"),
+        ("top passages", "; ".join(f["top"]) or "(none)"),
+    ]
+    return rows
+
+
 def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -208,15 +225,7 @@ def render_markdown(summary: dict, results: list[dict], plots: dict[str, str]) -
     for f in failures:
         out.append(f"### {_md_cell(f['id'])}: {_md_cell(f['question'])}")
         out.append("")
-        if f["history"]:
-            out.append(f"- **after**: {_md_cell(_history_text(f['history']))}")
-        if f["rewritten"] and f["rewritten"] != f["question"]:
-            out.append(f"- **understood as**: {_md_cell(f['rewritten'])}")
-        out.append(f"- **why**: {_md_cell('; '.join(f['why']))}")
-        out.append(f"- **expected**: {_md_cell(f['expected'])}")
-        out.append(f"- **got**: {_md_cell(f['got'])}")
-        out.append(f"- **cited sections**: {_md_cell('; '.join(f['cited']) or '(none)')}")
-        out.append(f"- **top passages**: {_md_cell('; '.join(f['top']) or '(none)')}")
+        out += [f"- **{label}**: {_md_cell(value)}" for label, value in _failure_rows(f)]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -283,15 +292,9 @@ def render_html(summary: dict, results: list[dict], plots: dict[str, bytes]) -> 
         parts.append("<p>None.</p>")
     for f in failures:
         parts.append(f'<div class="fail"><h3>{e(f["id"])}: {e(f["question"])}</h3><dl>')
-        if f["history"]:
-            parts.append(f"<dt>after</dt><dd>{e(_history_text(f['history']))}</dd>")
-        if f["rewritten"] and f["rewritten"] != f["question"]:
-            parts.append(f"<dt>understood as</dt><dd>{e(f['rewritten'])}</dd>")
-        parts.append(f'<dt>why</dt><dd class="why">{e("; ".join(f["why"]))}</dd>')
-        parts.append(f"<dt>expected</dt><dd>{e(f['expected'])}</dd>")
-        parts.append(f"<dt>got</dt><dd>{e(f['got'])}</dd>")
-        parts.append(f"<dt>cited sections</dt><dd>{e('; '.join(f['cited']) or '(none)')}</dd>")
-        parts.append(f"<dt>top passages</dt><dd>{e('; '.join(f['top']) or '(none)')}</dd>")
+        for label, value in _failure_rows(f):
+            css = ' class="why"' if label == "why" else ""
+            parts.append(f"<dt>{e(label)}</dt><dd{css}>{e(value)}</dd>")
         parts.append("</dl></div>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
