@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.atomic import write_atomic
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -101,7 +103,4 @@ def machine() -> dict:
 
 
 def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

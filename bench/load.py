@@ -43,6 +43,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from rag.atomic import write_atomic
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results" / "load.json"
 MAX_SESSIONS, MAX_QUESTIONS = 200, 50
@@ -424,11 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out == "-":
         sys.stdout.write(text)
     else:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
+        write_atomic(Path(args.out), text)
     print("\n".join(summary_lines(result)), file=sys.stderr)
     if args.out != "-":
         print(f"-> {args.out}", file=sys.stderr)

@@ -30,16 +30,16 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
 import sys
-import tempfile
 import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from rag.atomic import write_atomic  # noqa: F401  (also used as rag.evaluation.write_atomic)
 
 FORMAT_VERSION = 1
 QUESTION_FIELDS = (
@@ -837,20 +837,6 @@ def run(
         "duration_s": round(time.perf_counter() - t0, 3),
     }
     return EvalRun(results, summary)
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write a file whole or not at all: a temp file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_run(eval_run: EvalRun, out_dir: str | Path) -> dict[str, Path]:

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rag.atomic import write_atomic
+
 FORMAT_VERSION = 1
 VOTES = ("like", "dislike", "cleared")
 
@@ -155,8 +157,5 @@ class FeedbackLog:
             out = Path(out)
             if out.resolve() == self.path.resolve():
                 raise FeedbackError(f"--out {out} is the feedback log itself: choose another file")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, out)
+            write_atomic(out, text)
         return text, len(records), skipped

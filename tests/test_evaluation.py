@@ -687,7 +687,7 @@ def test_write_atomic_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypa
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr("rag.evaluation.os.replace", broken_replace)
+    monkeypatch.setattr("rag.atomic.os.replace", broken_replace)  # where write_atomic lives
     with pytest.raises(OSError, match="disk full"):
         write_atomic(target, "new")
     assert target.read_text() == "old"
