@@ -267,9 +267,7 @@ def questions_of(history) -> list[str]:
             text = html.unescape(_message_text(turn[0]))
         else:
             text = turn if isinstance(turn, str) else ""
-        # a lone surrogate (a JSON "\ud800" escape) would reach the rewritten query, which the
-        # answer then cannot carry as UTF-8 JSON
-        text = " ".join(text.encode("utf-8", "replace").decode("utf-8").split())
+        text = " ".join(text.split())  # Chatbot.ask cleans each turn like a question
         if text:
             out.append(text)
     return out
