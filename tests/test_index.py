@@ -3,6 +3,8 @@ import os
 
 import pytest
 
+import rag.index
+
 from rag.chunking import Chunker
 from rag.embedding import HashEmbedder
 from rag.index import Index, IndexReadError, IndexStore, read_manifest
@@ -53,6 +55,31 @@ def test_settings_change_triggers_rebuild(tiny_corpus, tmp_path):
     make_store(tiny_corpus, tmp_path / "idx", notices).load_or_build()
     make_store(tiny_corpus, tmp_path / "idx", notices, chunk_tokens=50).load_or_build()
     assert notices == ["Rebuilding the index: settings changed (chunk_tokens)."]
+
+
+def test_new_indexing_code_triggers_rebuild_that_reuses_vectors(tiny_corpus, tmp_path, monkeypatch):
+    notices = []
+    first = make_store(tiny_corpus, tmp_path / "idx", notices).load_or_build()
+    assert first.manifest["settings"]["pipeline"] == rag.index.pipeline_fingerprint()
+    monkeypatch.setattr(rag.index, "pipeline_fingerprint", lambda: "other-code")
+    index = make_store(tiny_corpus, tmp_path / "idx", notices).load_or_build()
+    assert notices == [
+        "Rebuilding the index: this version of the program indexes differently"
+        " (its code or libraries changed)."
+    ]
+    assert index.manifest["settings"]["pipeline"] == "other-code"
+    assert index.manifest["embedded"] == {"chunks": 0, "units": 0, "words": 0}
+
+
+def test_pipeline_fingerprint_follows_the_code_and_library_versions(monkeypatch):
+    before = rag.index.pipeline_fingerprint()
+    assert before == rag.index.pipeline_fingerprint()  # stable within a process
+    rag.index.pipeline_fingerprint.cache_clear()
+    monkeypatch.setattr(rag.index.importlib.metadata, "version", lambda name: "0.0-test")
+    try:
+        assert rag.index.pipeline_fingerprint() != before
+    finally:
+        rag.index.pipeline_fingerprint.cache_clear()
 
 
 @pytest.mark.parametrize("victim", ["dense.faiss", "chunks.jsonl", "units.npy", "manifest.json"])
