@@ -4,7 +4,6 @@ import os
 import pytest
 
 import rag.index
-
 from rag.chunking import Chunker
 from rag.embedding import HashEmbedder
 from rag.index import Index, IndexReadError, IndexStore, read_manifest
