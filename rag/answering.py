@@ -45,6 +45,7 @@ LIST_MARGIN = 0.15
 SYNONYM_THRESHOLD = 0.70
 RELATED_THRESHOLD = 0.50  # a word this close to a word of the answer counts as addressed by it
 PHRASE_THRESHOLD = 0.40  # ...or the question's noun phrase this close to the whole answer
+QUALIFIER_RELATED = 0.40  # a passage word this close to a name in the question supports it
 MAX_LIST_ITEMS = 15
 MAX_OUTLINE_ITEMS = 6
 MIN_OUTLINE_PARTS = 3  # a heading with this many sub-sections can be answered part by part
@@ -394,6 +395,51 @@ class Composer:
             missing.extend(t for t in candidates if not syn.get(t))
         return missing
 
+    def unsupported_qualifiers(self, query: str, best: ScoredUnit) -> list[str]:
+        """Names and numbers that qualify the question ("Baidu's revenue", "growth in 2021") and
+        that the passage of the best unit never mentions, nor anything close to them: that passage
+        answers a neighbouring question (SenseTime's revenue, growth in another year), not this one.
+        The corpus's ubiquitous words (its subject) need no support."""
+        raw_tokens = re.findall(r"[\w'’+&.-]+", query)
+        wanted = []
+        for pos, tok in enumerate(raw_tokens):
+            tok = tok.strip(".'’-")
+            if tok.lower().endswith(("'s", "’s")):
+                tok = tok[:-2]
+            if not tok:
+                continue
+            if NUMBER_RE.search(tok):
+                wanted += [g for g in re.findall(r"\d+", tok) if len(g) >= 2]
+                continue
+            if not ((tok.isupper() and len(tok) >= 2) or (pos > 0 and tok[:1].isupper())):
+                continue
+            wanted += [
+                w
+                for w in words(tok)
+                if w not in STOPWORDS and w not in self.ubiquitous and not NUMBER_RE.search(w)
+            ]
+        if not wanted:
+            return []
+        chunk = self.index.chunks[best.chunk_index]
+        context = set(words(chunk.embed_text))
+        stems = {stem(w) for w in context}
+        missing = [
+            w
+            for w in dict.fromkeys(wanted)
+            if w not in context and not any(_soft_equal(stem(w), t) for t in stems)
+        ]
+        names = [w for w in missing if not NUMBER_RE.search(w)]
+        known = [self._vpos[w] for w in context if w in self._vpos]
+        if names and known and self.embedder is not None:
+            # a word of the passage close to the name ("Chinese" for "China", "careers" for
+            # "CV") is support enough; a number must be there as it is
+            sims = self.embedder.embed(names) @ self._vocab_matrix()[known].T
+            close = {
+                w for w, row in zip(names, sims, strict=True) if row.max() >= QUALIFIER_RELATED
+            }
+            missing = [w for w in missing if w not in close]
+        return missing
+
     def unsupported_focus(self, query: str, best: ScoredUnit) -> str | None:
         """The noun the question asks about, when the documents never use it and nothing in the
         best passage is close to it ("market capitalisation" against "international markets")."""
@@ -535,6 +581,13 @@ class Composer:
                     f"the question asks for {what} and the closest passages give none "
                     f"(closest: '{closest}', {score})"
                 )
+        unsupported = self.unsupported_qualifiers(query, scored[0])
+        if unsupported:
+            closest = self.index.chunks[scored[0].chunk_index].heading
+            return (
+                f"the question is about {', '.join(repr(u) for u in unsupported)}, which the "
+                f"closest passage never mentions (closest: '{closest}', {score})"
+            )
         phrase = self.unsupported_focus(query, scored[0])
         if phrase:
             return (

@@ -240,3 +240,35 @@ def test_a_question_about_the_subject_alone_gets_the_lead(zeta, question):
 def test_a_question_about_something_in_particular_does_not_get_the_lead(zeta):
     a = zeta.ask("Who is the founder of Zeta Corp?")
     assert "Ada Quill" in a.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question,named",
+    [
+        ("How many enterprise customers did SenseTime have in 2014?", "2014"),
+        ("What is Toyota's growth rate?", "toyota"),
+        ("How much revenue did Tencent make in 2023?", "tencent"),
+    ],
+)
+def test_real_names_and_years_the_passage_lacks_make_the_bot_abstain(real_bot, question, named):
+    """The corpus knows the year or the name, but not in the passage that would answer: that
+    passage answers a neighbouring question (another year, another company)."""
+    a = real_bot.ask(question)
+    assert a.abstained, a.text
+    assert repr(named) in a.reason
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "question,expected",
+    [
+        ("Which rivals does SenseTime face in China?", "Alibaba"),  # "Chinese" supports "China"
+        ("What happened to SenseTime in December 2021?", "December 2021"),
+        ("Which Japanese carmakers does SenseTime work with?", "Toyota"),
+    ],
+)
+def test_real_names_supported_by_the_passage_are_answered(real_bot, question, expected):
+    a = real_bot.ask(question)
+    assert not a.abstained, a.reason
+    assert expected in a.text
