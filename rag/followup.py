@@ -1,15 +1,20 @@
 """Follow-up questions: rewrite an elliptic question into a standalone one, using earlier turns.
 
-Three kinds of follow-up are recognised, with rules that name no word of any corpus:
+The kinds of follow-up recognised, with rules that name no word of any corpus:
 
 * pronouns — "When was it founded?" after "Who founded SenseTime?" -> "When was SenseTime founded?"
   (it/its/they/them/their/he/his/she/her are replaced by the topic of the previous question);
 * ellipsis — "And SenseCare?" / "What about Smart City?" after "What is SenseAuto?" -> "What is
-  SenseCare?" (the previous question with its topic swapped for the new one);
-* bare questions with no content word ("Where?", "Why?") -> the previous topic is appended.
+  SenseCare?"; "And for the press?" after "What is X's investor relations email?" -> "What is X's
+  press email?": the new phrase replaces the part of the previous question it stands for (a
+  number a number, a name a name, a common noun a noun's modifier; see ``swap_slot``);
+* a conjunction before a question of its own — "And who is the CEO?" -> "Who is the CEO?";
+* bare questions with no content word ("Where?", "Why?") -> the previous topic is appended, and
+  "When was that?" after "Who founded X?" -> "When was X founded?".
 
-The topic of a question is its first run of capitalised words after the question word (a name),
-else its content words. Anything else is returned unchanged. No model is used.
+The topic of a question is a standalone name in it (not a possessive, not an adjective like "US"
+in "US government list"), else its first name, else its content words. Anything else is returned
+unchanged. No model is used.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 import re
 
 from rag.lexical import STOPWORDS, words
+
+NUMBER_RE = re.compile(r"\d")
 
 QUESTION_WORDS = {
     "what",
@@ -74,6 +81,10 @@ ELLIPSIS_RE = re.compile(
 PERSONAL = {"he", "him", "his", "she", "her"}  # replaced only by a person's name
 WH = "what|which|who|whom|whose|where|when|why|how"
 AUX = "does|do|did|is|are|was|were|can|could|will|would|has|have|had|should|may|might"
+AUXES = set(AUX.split("|"))
+COPULAS = {"is", "are", "was", "were"}
+LEADING_RE = re.compile(r"^(?:(?:for|of|in|on|about|with|to|the|a|an|its|their|his|her)\s+)+", re.I)
+TOKEN_RE = re.compile(r"[\w'’&.+-]*\w")
 NAME_RE = re.compile(r"[A-Z0-9][\w'’&.-]*(?:\s+(?:of\s+|&\s+|and\s+)?[A-Z0-9][\w'’&.-]*)*")
 
 
@@ -122,19 +133,44 @@ def normalise_history(history) -> list[str]:
     return out
 
 
-def topic(question: str) -> str:
-    """The thing a question is about: its first name-like run of words, else its content words."""
+def _names(question: str) -> list[tuple[str, bool]]:
+    """Name-like runs of capitalised words, each cut at a possessive ("SenseTime's 2023" ->
+    "SenseTime"), with whether the run is standalone: not a possessive and not followed by a
+    lowercase content word ("US" in "US government list" modifies the noun after it)."""
     q = question.strip().rstrip("?.! ")
+    out = []
     for m in NAME_RE.finditer(q):
-        phrase = m.group(0)
-        tokens = phrase.split()
+        tokens = m.group(0).split()
         # drop a leading question word ("What", "Who") that is capitalised only by position
         while tokens and tokens[0].lower() in QUESTION_WORDS | STOPWORDS:
             tokens = tokens[1:]
+        possessive = False
+        for i, tok in enumerate(tokens):
+            if re.search(r"['’]s$", tok):
+                tokens = tokens[: i + 1]
+                possessive = True
+                break
         while tokens and tokens[-1].lower() in {"of", "and", "&"}:
             tokens = tokens[:-1]
-        if tokens:
-            return re.sub(r"['’]s$", "", " ".join(tokens))
+        if not tokens or not re.search(r"[^\W\d_]", " ".join(tokens)):
+            continue  # a number ("2023") is not a name
+        name = re.sub(r"['’]s$", "", " ".join(tokens))
+        after = q[m.end() :].split()
+        attributive = bool(after) and after[0].islower() and after[0] not in STOPWORDS | AUXES
+        out.append((name, not possessive and not attributive))
+    return out
+
+
+def topic(question: str) -> str:
+    """The thing a question is about: a standalone name ("SenseTime" in "Which US government list
+    is SenseTime on?"), else its first name, else its content words."""
+    names = _names(question)
+    for name, standalone in names:
+        if standalone:
+            return name
+    if names:
+        return names[0][0]
+    q = question.strip().rstrip("?.! ")
     content = [w for w in words(q) if w not in STOPWORDS and w not in QUESTION_WORDS]
     return " ".join(content)
 
@@ -168,12 +204,18 @@ def rewrite_one(question: str, previous: str) -> str:
         )
         if new and new.lower() not in PRONOUNS:
             wh = re.match(rf"(?i)({WH})\b", new)
+            if wh and set(words(new)) & AUXES:
+                # "And who is the CEO?": a question of its own after the conjunction
+                return rewrite_one(f"{new[0].upper()}{new[1:]}?", previous)
             if wh:
                 # "And which universities?" after "Which car companies does X partner with?":
                 # the new question phrase replaces the old one
                 old_wh = re.match(rf"(?i)\s*({WH})\b.*?(?=\s+({AUX})\b)", previous)
                 if old_wh:
                     return new[0].upper() + new[1:] + previous[old_wh.end() :]
+            swapped = swap_slot(previous, new)
+            if swapped:
+                return swapped
             if prev_topic in previous:
                 return previous.replace(prev_topic, new, 1)
             glue = f" {prep.group(1).lower()} " if prep else " "
@@ -192,8 +234,91 @@ def rewrite_one(question: str, previous: str) -> str:
         return "".join(out)
     content = [w for w in words(question) if w not in STOPWORDS and w not in QUESTION_WORDS]
     if not content:
+        passive = _passive(question, previous)
+        if passive:
+            return passive
         return f"{question.rstrip('?.! ')} {prev_topic}?"
     return question
+
+
+def _passive(question: str, previous: str) -> str | None:
+    """ "When was that?" after "Who founded SenseTime?" -> "When was SenseTime founded?": a bare
+    question with a form of "to be" asks about the event of a "who <verb>ed <object>" question."""
+    bare = re.match(
+        rf"(?i)\s*({WH})\s+(was|were|is|are)\b(?:\s+(?:that|this|it))?\s*[?.!]*\s*$", question
+    )
+    event = re.match(r"(?i)\s*(?:who|what)\s+(\w+ed)\s+(.+?)\s*[?.!]*\s*$", previous)
+    if not bare or not event or set(words(event.group(2))) & AUXES:
+        return None
+    wh = bare.group(1)
+    return f"{wh[0].upper()}{wh[1:].lower()} {bare.group(2).lower()} {event.group(2)} {event.group(1)}?"
+
+
+def swap_slot(previous: str, new: str) -> str | None:
+    """ "And for the press?" after "What is SenseTime's investor relations email?" -> "What is
+    SenseTime's press email?": the new phrase replaces the part of the previous question it stands
+    for. Candidates are the modifiers of its noun phrases ("investor relations" of "... email") and
+    its single-word noun phrases; never the noun asked for ("email" in "What email ..."), a verb,
+    or, while another candidate exists, a possessive ("SenseTime's"). A number replaces a number,
+    a name a name, a common noun a common noun; the last fitting candidate wins. None when
+    nothing fits."""
+    x = LEADING_RE.sub("", new.strip())
+    x = re.sub(r"(?i)\s+ones?$", "", x).strip()
+    if not x or not words(x):
+        return None
+    toks = [(m.start(), m.end(), m.group(0)) for m in TOKEN_RE.finditer(previous)]
+    low = [t[2].lower() for t in toks]
+    if not toks or not re.match(rf"(?i)({WH})\b", low[0]):
+        return None
+    aux = next((i for i, w in enumerate(low) if w in AUXES), None)
+    copula = low[0].endswith(("'s", "’s")) or (aux is not None and low[aux] in COPULAS)
+    excluded = set()
+    if aux is None:
+        excluded.add(1)  # "Who founded SenseTime?": the word after the question word is a verb
+    elif aux == 2:
+        excluded.add(1)  # "What email should ...": the noun asked for
+    if aux is not None and not copula:
+        # "... does SenseTime partner with?": the last content word is the main verb
+        last = max((i for i, w in enumerate(low) if i > aux and w not in STOPWORDS), default=None)
+        if last is not None:
+            excluded.add(last)
+
+    def content(i: int) -> bool:
+        w = low[i]
+        return i > 0 and i not in excluded and w not in STOPWORDS | QUESTION_WORDS | AUXES
+
+    runs, run = [], []
+    for i in range(len(toks)):
+        if content(i):
+            run.append(i)
+            if re.search(r"['’]s$", low[i]):
+                runs.append(run)
+                run = []
+        elif run:
+            runs.append(run)
+            run = []
+    if run:
+        runs.append(run)
+    candidates = []
+    for r in runs:
+        # a noun phrase ending in a common noun is replaced in its modifiers ("investor relations"
+        # of "investor relations email"); a name ("Smart City") or a single word as a whole
+        span = r[:-1] if len(r) > 1 and toks[r[-1]][2][:1].islower() else r
+        text = previous[toks[span[0]][0] : toks[span[-1]][1]]
+        possessive = bool(re.search(r"['’]s$", text))
+        candidates.append((toks[span[0]][0], toks[span[-1]][1], text, possessive))
+    if NUMBER_RE.search(x):
+        fits = [c for c in candidates if NUMBER_RE.search(c[2])]
+    elif x[:1].isupper():
+        fits = [c for c in candidates if c[2][:1].isupper() and not NUMBER_RE.search(c[2])]
+    else:
+        fits = [c for c in candidates if c[2][:1].islower() and not NUMBER_RE.search(c[2])]
+    fits = [c for c in fits if not c[3]] or fits
+    if not fits:
+        return None
+    start, end, text, possessive = fits[-1]
+    suffix = "'s" if possessive else ""
+    return f"{previous[:start]}{x}{suffix}{previous[end:]}"
 
 
 def rewrite(question: str, history: list[str]) -> str:

@@ -35,7 +35,7 @@ from rag.followup import normalise_history, rewrite, topic
         (
             ["What email should investors use?"],
             "And for press enquiries?",
-            "What email should investors use for press enquiries?",
+            "What email should press enquiries use?",
         ),
         (
             ["What was SenseTime's revenue in 2023?"],
@@ -51,10 +51,52 @@ def test_rewrite(history, question, expected):
     assert rewrite(question, history) == expected
 
 
+@pytest.mark.parametrize(
+    "history,question,expected",
+    [
+        # a conjunction before a question of its own is dropped, not glued to the last one
+        (["Who founded Acme?"], "And who is the CEO?", "Who is the CEO?"),
+        (["Who founded Acme?", "And who is the CEO?"], "and the CFO?", "Who is the CFO?"),
+        # "when was that?" asks about the event of the question before
+        (["Who founded Acme?"], "And when was that?", "When was Acme founded?"),
+        # the new phrase replaces what it stands for: a modifier, a name, a number
+        (
+            ["What is Acme's investor relations email?"],
+            "and for the press?",
+            "What is Acme's press email?",
+        ),
+        (
+            ["Who are Acme's automotive partners?"],
+            "and in technology?",
+            "Who are Acme's technology partners?",
+        ),
+        (
+            ["What does Acme's Smart City segment cover?"],
+            "And the Smart Life one?",
+            "What does Acme's Smart Life segment cover?",
+        ),
+        (["What was Acme's 2023 revenue?"], "What about 2022?", "What was Acme's 2022 revenue?"),
+        (["What's Acme's Twitter account?"], "And LinkedIn?", "What's Acme's LinkedIn account?"),
+        (["Who founded Acme?"], "And Globex?", "Who founded Globex?"),
+        # pronouns: the name a question is about, not a possessive's noun or an adjective name
+        (["What was Acme's 2023 revenue?"], "How fast is it growing?", "How fast is Acme growing?"),
+        (
+            ["Which US government list is Acme on?"],
+            "Why was it put there?",
+            "Why was Acme put there?",
+        ),
+    ],
+)
+def test_rewrite_ellipsis_and_pronouns(history, question, expected):
+    assert rewrite(question, history) == expected
+
+
 def test_topic():
     assert topic("Who founded SenseTime?") == "SenseTime"
     assert topic("What does Smart City include?") == "Smart City"
     assert topic("what are the revenue streams") == "revenue streams"
+    assert topic("What was Acme's 2023 revenue?") == "Acme"
+    assert topic("Which US government list is Acme on?") == "Acme"
 
 
 def test_normalise_history_accepts_every_shape_and_does_not_mutate():
