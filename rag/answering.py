@@ -163,16 +163,31 @@ FOCUS_PATTERNS = (
 )
 
 
+# generic nouns and adjectives that say how much or what sort of an answer is wanted, not what it
+# is about: "the main points of", "the latest figure for" (general English, no corpus words)
+LIGHT_WORDS = frozenset(
+    "point points figure figures number numbers amount name names detail details thing things "
+    "aspect aspects kind kinds type types sort sorts part parts piece bit bits info information "
+    "fact facts overview summary gist highlight highlights status situation story main key "
+    "major important general overall basic latest recent current exact precise specific full "
+    "short brief quick rough big".split()
+)
+
+
 def focus_noun(question: str) -> tuple[str, str] | None:
     """The noun phrase a question asks about and its head noun, for the simple shapes "what is
-    X's N?" and "how many N ...?"; None for any other shape."""
+    X's N?" and "how many N ...?"; None for any other shape, or when the phrase holds nothing
+    but generic words ("What are the main points of ...?")."""
     for pattern in FOCUS_PATTERNS:
         m = pattern.search(question)
         if m:
             content = [w for w in words(m.group("np")) if w not in STOPWORDS]
             if content:
-                head = content[-1] if pattern is FOCUS_PATTERNS[0] else content[0]
-                return " ".join(content), head
+                if pattern is FOCUS_PATTERNS[0]:
+                    specific = [w for w in content if w not in LIGHT_WORDS]
+                    # "the latest revenue figure" -> revenue; "the main points" -> nothing
+                    return (" ".join(content), specific[-1]) if specific else None
+                return " ".join(content), content[0]
     return None
 
 

@@ -170,6 +170,9 @@ def test_focus_noun_and_enumeration_cues():
     )
     assert focus_noun("How many patents does it hold?") == ("patents", "patents")
     assert focus_noun("Why is the sky blue?") is None
+    # generic words say what sort of answer is wanted, not what it is about
+    assert focus_noun("What are the main points of Zeta's outlook?") is None
+    assert focus_noun("What is the latest revenue figure?") == ("latest revenue figure", "revenue")
     assert is_enumerating("Name the four platforms")
     assert is_enumerating("Where are its research centers?", {"research", "center"})
     assert not is_enumerating("Who founded it?")
