@@ -330,15 +330,20 @@ class Composer:
     def query_terms(self, question: str) -> list[tuple[str, float, set[str]]]:
         """(stem, idf weight, stems that count as a match) for each content term of the question."""
         stems = list(dict.fromkeys(terms(question)))
-        unknown = [
+        # a word the corpus never uses, and any common noun or verb (not a name: "China" is not
+        # "Shanghai"), also matches the corpus words closest to it in meaning ("stock" also matches
+        # "inventory", "shops" "retail")
+        names = {w.lower() for w in re.findall(r"\b[A-Z][\w'’&.-]*", question)}
+        content = [
             w
             for w in dict.fromkeys(words(question))
             if w not in STOPWORDS
+            and w not in self.ubiquitous
             and stem(w) in stems
-            and stem(w) not in self._corpus_stems
             and not NUMBER_RE.search(w)
+            and (stem(w) not in self._corpus_stems or w not in names)
         ]
-        syn = self.synonyms(unknown)
+        syn = self.synonyms(content)
         by_stem: dict[str, set[str]] = {}
         for w, alts in syn.items():
             by_stem.setdefault(stem(w), set()).update(alts)

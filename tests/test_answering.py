@@ -275,3 +275,13 @@ def test_real_names_supported_by_the_passage_are_answered(real_bot, question, ex
     a = real_bot.ask(question)
     assert not a.abstained, a.reason
     assert expected in a.text
+
+
+@pytest.mark.slow
+def test_real_common_words_also_match_their_closest_corpus_words_but_names_do_not(real_bot):
+    real_bot.warm_up()
+    composer = real_bot._composer
+    alts = {t: a for t, _, a in composer.query_terms("How many business customers are there?")}
+    assert "enterpris" in alts["busi"]  # "business" also matches "enterprises"
+    alts = {t: a for t, _, a in composer.query_terms("Are its rivals only in China?")}
+    assert alts["china"] == {"china"}  # a name is not widened to other names ("Shanghai")
