@@ -252,8 +252,11 @@ class HashEmbedder(Embedder):
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
-                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-                out[row, h % self.dimension] += 1.0 if (h >> 32) & 1 else -1.0
+                # two signed slots per word, so two words sharing one slot are not synonyms
+                digest = hashlib.blake2b(word.encode(), digest_size=16).digest()
+                for part in (digest[:8], digest[8:]):
+                    h = int.from_bytes(part, "little")
+                    out[row, h % self.dimension] += 1.0 if (h >> 32) & 1 else -1.0
             if not out[row].any():
                 out[row, 0] = 1.0
         return normalise(out)
