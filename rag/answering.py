@@ -3,15 +3,20 @@
 For a question (already rewritten to stand alone) and its retrieved passages:
 
 1. **Score units.** Every sentence or list item of the retrieved chunks gets
-   ``dense + LEXICAL_WEIGHT * coverage + type bonus``: the cosine between the question and the unit
-   (embedded with its heading path), the IDF-weighted share of the question's terms the unit or its
-   heading contains, and a small bonus when the unit holds the kind of thing asked for (a date for
-   "when", a number for "how many").
-2. **Decide whether to answer.** The *evidence score* is the best unit's cosine with the question.
+   ``dense + LEXICAL_WEIGHT * coverage + PASSAGE_WEIGHT * passage + type bonus``: the cosine
+   between the question and the unit (embedded with its heading path), the IDF-weighted share of
+   the question's terms the unit or its heading contains (a word also matches the corpus words
+   closest to it in meaning), the cosine between the question and the unit's whole passage (the
+   context a short list item lacks), and a small bonus when the unit holds the kind of thing asked
+   for (a date for "when", a number for "how many").
+2. **Decide whether to answer.** The *evidence score* is the best unit's score without the bonus.
    Below ``abstain_threshold`` the bot abstains. It also abstains when the question names something
    specific that the documents never mention: a number or year absent from the corpus, or a name or
    acronym with no corpus word close to it (cosine of word embeddings below ``SYNONYM_THRESHOLD``),
-   e.g. "CEO" when only a founder is named.
+   e.g. "CEO" when only a founder is named; when a name or number that qualifies the question is
+   absent from the best unit's passage ("Baidu's revenue" against SenseTime's revenue); when the
+   question asks for a date, figure, email, phone or web address and the best units hold none; and
+   when the noun it asks about is neither in the documents nor close to the best unit.
 3. **Compose.** The best unit, plus a second one when it is nearly as good and adds words of the
    question the first lacks. For an enumerating question ("list", "name the", "what are", a number
    and a plural) whose best unit is a list item, the whole list (or the item's sub-list) is given.
@@ -34,6 +39,7 @@ from rag.index import Index
 from rag.lexical import STOPWORDS, stem, terms, words
 
 LEXICAL_WEIGHT = 0.25
+PASSAGE_WEIGHT = 0.2  # weight of the question's cosine with the unit's whole passage
 TYPE_BONUS = 0.10
 TYPE_RESCUE = 0.25  # how far below the best a unit holding the asked-for date or figure may be
 SECOND_UNIT_MARGIN = 0.04
@@ -360,21 +366,30 @@ class Composer:
         return matched / total
 
     def score_units(
-        self, question: str, qvec: np.ndarray, chunk_indexes: list[int], q_terms=None
+        self,
+        question: str,
+        qvec: np.ndarray,
+        chunk_indexes: list[int],
+        q_terms=None,
+        passage_cosines: list[float | None] | None = None,
     ) -> list[ScoredUnit]:
+        """Every unit of the given chunks, best first. ``passage_cosines`` (the question's cosine
+        with each whole chunk, from retrieval) adds the context a short unit lacks on its own."""
         q_terms = self.query_terms(question) if q_terms is None else q_terms
         kind = question_kind(question)
+        cosines = passage_cosines or [None] * len(chunk_indexes)
         out = []
-        for ci in chunk_indexes:
+        for ci, passage_cos in zip(chunk_indexes, cosines, strict=True):
             chunk = self.index.chunks[ci]
             rows = self.index.unit_rows(ci)
             if not len(rows):
                 continue
             dense = self.index.unit_vectors[rows.start : rows.stop] @ qvec
+            context = PASSAGE_WEIGHT * passage_cos if passage_cos is not None else 0.0
             for ui, (row, unit) in enumerate(zip(rows, chunk.units, strict=True)):
                 cov = self.coverage(q_terms, self._unit_terms[row])
                 bonus = TYPE_BONUS if kind != "other" and has_kind(unit.text, kind) else 0.0
-                evidence = float(dense[ui]) + LEXICAL_WEIGHT * cov
+                evidence = float(dense[ui]) + LEXICAL_WEIGHT * cov + context
                 out.append(
                     ScoredUnit(ci, ui, row, unit, float(dense[ui]), cov, evidence, evidence + bonus)
                 )
@@ -532,7 +547,9 @@ class Composer:
                 "the opening sentence of its document",
                 **base,
             )
-        scored = self.score_units(query, qvec, chunk_indexes, q_terms)
+        # the focused question against each whole passage (units are compared with it too)
+        cosines = [float(self.index.dense.reconstruct(int(ci)) @ qvec) for ci in chunk_indexes]
+        scored = self.score_units(query, qvec, chunk_indexes, q_terms, cosines)
         evidence = max((s.evidence for s in scored), default=0.0)
         reason = self.abstention(query, scored, evidence)
         if reason:
