@@ -57,6 +57,12 @@ MAX_OUTLINE_ITEMS = 6
 MIN_OUTLINE_PARTS = 3  # a heading with this many sub-sections can be answered part by part
 SHORT_ITEM_WORDS = 8  # "besides X" takes X out of a list of items this short  # items shown per part in an outline answer
 HEADING_LIST_COVERAGE = 0.5  # without a list cue, the heading must cover this share of the query
+# "the company", "this firm's": a reference to the documents' subject (see Composer.subject_free)
+SUBJECT_REF_RE = re.compile(
+    r"\b(the|this|that|your|our)\s+(company|firm|business|organi[sz]ation|corporation|enterprise)"
+    r"(['’]s)?(?![\w-])",
+    re.IGNORECASE,
+)
 LABEL_RE = re.compile(r"^[^:]{1,60}:\s")  # "Founder: ..." - an item that names what it is
 
 ENUMERATE_RE = re.compile(
@@ -279,9 +285,28 @@ class Composer:
 
     # ---- the query as units are matched ------------------------------------------------------------
 
+    def subject_free(self, query: str) -> str:
+        """The query without phrases that only point back at the documents' subject: "the
+        company", "the firm's", "this business" ("When did the company go public?"). In a profile
+        of a company they say nothing about which passage answers, yet they match a heading such
+        as "Company Info". Kept when a corpus word follows ("the business segment")."""
+
+        def drop(m: re.Match) -> str:
+            after = query[m.end() :]
+            nxt = re.match(r"\s+([A-Za-z][\w-]*)", after)
+            if not m.group(3) and nxt and (w := nxt.group(1).lower()) not in STOPWORDS:
+                if stem(w) in self._corpus_stems:
+                    return m.group(0)  # "the business segment": a compound, not the subject
+            return " "
+
+        cleaned = " ".join(SUBJECT_REF_RE.sub(drop, query).split())
+        return cleaned if words(cleaned) else query
+
     def focus(self, query: str) -> str:
-        """The query without the corpus's ubiquitous words ("SenseTime" in a SenseTime profile):
-        what is embedded to compare with units, which are embedded without the document title."""
+        """The query without the corpus's ubiquitous words ("SenseTime" in a SenseTime profile)
+        and without references to the subject ("the company"): what is embedded to compare with
+        units, which are embedded without the document title."""
+        query = self.subject_free(query)
         if not self.ubiquitous:
             return query
         kept = [

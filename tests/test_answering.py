@@ -285,3 +285,17 @@ def test_real_common_words_also_match_their_closest_corpus_words_but_names_do_no
     assert "enterpris" in alts["busi"]  # "business" also matches "enterprises"
     alts = {t: a for t, _, a in composer.query_terms("Are its rivals only in China?")}
     assert alts["china"] == {"china"}  # a name is not widened to other names ("Shanghai")
+
+
+def test_references_to_the_subject_are_not_matched_against_headings(zeta):
+    composer = zeta.warm_up()._composer
+    assert composer.subject_free("When did the company start?") == "When did start?"
+    assert composer.subject_free("Who is the firm's founder?") == "Who is founder?"
+    # a corpus word after it makes a compound ("the business lines"), and "enterprise-facing"
+    # is one word
+    assert composer.subject_free("What are the business lines?") == "What are the business lines?"
+    assert composer.subject_free("Who uses the enterprise-facing arm?") == (
+        "Who uses the enterprise-facing arm?"
+    )
+    assert composer.subject_free("the company") == "the company"  # nothing would be left
+    assert "company" not in composer.focus("Where does the company have offices?")
