@@ -144,13 +144,11 @@ class Chatbot:
         vectors = self.embedder.embed(texts)
         fvec, qvec = vectors[0], vectors[-1]
         t1 = time.perf_counter()
-        # words are matched without "the company"-like references to the subject
-        lexical = query
         if mode == "hybrid":
-            pool = self._retriever.retrieve(lexical, qvec, max(k, RERANK_POOL), mode)
-            passages = self._composer.rerank(lexical, pool, fvec, k)
+            pool = self._retriever.retrieve(query, qvec, max(k, RERANK_POOL), mode)
+            passages = self._composer.rerank(query, pool, fvec, k)
         else:
-            passages = self._retriever.retrieve(lexical, qvec, k, mode)
+            passages = self._retriever.retrieve(query, qvec, k, mode)
         t2 = time.perf_counter()
         return passages, fvec, {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
 
