@@ -63,6 +63,13 @@ SUBJECT_REF_RE = re.compile(
     r"(['’]s)?(?![\w-])",
     re.IGNORECASE,
 )
+# discourse words that ask for no particular thing: "In a nutshell, what does X do?"
+FILLER_RE = re.compile(
+    r"\b(in a nutshell|in short|in brief|in a word|in (?:one|a) (?:sentence|line)|in simple terms|"
+    r"in plain (?:english|words)|briefly|basically|exactly|actually|really|generally|in general|"
+    r"overall|roughly|summari[sz]e|sum up|tl;?dr|quick(?:ly)?|simply|please)\b",
+    re.IGNORECASE,
+)
 LABEL_RE = re.compile(r"^[^:]{1,60}:\s")  # "Founder: ..." - an item that names what it is
 
 ENUMERATE_RE = re.compile(
@@ -604,7 +611,7 @@ class Composer:
         share the subject's name."""
         if not chunk_indexes or not set(words(query)) & self.ubiquitous:
             return None
-        if question_kind(query) in STRICT_KINDS or terms(self.focus(query)):
+        if question_kind(query) in STRICT_KINDS or terms(FILLER_RE.sub(" ", self.focus(query))):
             return None  # it asks for something in particular
         doc = self.index.chunks[chunk_indexes[0]].doc_id
         firsts = [i for i, c in enumerate(self.index.chunks) if c.doc_id == doc and c.units]

@@ -232,7 +232,15 @@ def test_real_near_misses_abstain_and_never_name_the_founder(real_bot, question)
     assert "Tang" not in a.text
 
 
-@pytest.mark.parametrize("question", ["Tell me about Zeta Corp", "What does Zeta Corp do?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Tell me about Zeta Corp",
+        "What does Zeta Corp do?",
+        "In a nutshell, what does Zeta Corp do?",
+        "Briefly, what is Zeta Corp?",
+    ],
+)
 def test_a_question_about_the_subject_alone_gets_the_lead(zeta, question):
     a = zeta.ask(question)
     assert a.text == "Zeta Corp makes industrial robots. [1]"
