@@ -585,6 +585,7 @@ class Composer:
         evidence = max((s.evidence for s in scored), default=0.0)
         reason = self.abstention(query, scored, evidence)
         if reason:
+            base["passages"] = self._in_order(passages, [s.chunk_index for s in scored])
             return Answer(
                 text=abstain_text(),
                 citations=[],
@@ -595,6 +596,8 @@ class Composer:
             )
         lines = self.select(query, scored, q_terms)
         text, citations = self.render(lines, scored)
+        used = [self.index.by_id[c.chunk_id] for c in citations]
+        base["passages"] = self._in_order(passages, used + [s.chunk_index for s in scored])
         return Answer(
             text=text,
             citations=citations,
@@ -603,6 +606,21 @@ class Composer:
             reason=f"evidence score {evidence:.2f} ≥ threshold {self.threshold:.2f}",
             **base,
         )
+
+    def _in_order(self, passages: list, chunk_order: list[int]) -> list:
+        """The passages re-ranked as the answer was composed: the ones it quotes first, in the
+        order of their citations, then the rest by their best unit. The composer weighs more than
+        the reranker (term coverage, the whole passage, the kind of answer asked for), and the
+        sources a reader sees first should be the ones the answer comes from."""
+        position: dict[int, int] = {}
+        for ci in chunk_order:
+            position.setdefault(ci, len(position))
+        ordered = sorted(
+            passages, key=lambda p: position.get(self.index.by_id[p.chunk.id], len(position))
+        )
+        for rank, p in enumerate(ordered, 1):
+            p.rank = rank
+        return ordered
 
     def _lead_answer(self, query: str, chunk_indexes: list[int]) -> tuple[int, Unit] | None:
         """ "What does SenseTime do?", "Tell me about SenseTime": a question that names the
