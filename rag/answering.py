@@ -56,6 +56,7 @@ MAX_LIST_ITEMS = 15
 MAX_OUTLINE_ITEMS = 6
 MIN_OUTLINE_PARTS = 3  # a heading with this many sub-sections can be answered part by part
 SHORT_ITEM_WORDS = 8  # "besides X" takes X out of a list of items this short  # items shown per part in an outline answer
+BARE_ITEM_COVERAGE = 0.5  # below this share of the question in a bare item, its list answers
 HEADING_LIST_COVERAGE = 0.5  # without a list cue, the heading must cover this share of the query
 # "the company", "this firm's": a reference to the documents' subject (see Composer.subject_free)
 SUBJECT_REF_RE = re.compile(
@@ -719,12 +720,17 @@ class Composer:
         ]
         return [(ci, u) for ci, _, u in self._first_of_blocks(items)[:MAX_LIST_ITEMS]]
 
-    def _list_answer(self, s: ScoredUnit, q_terms, enumerating: bool) -> list[Line]:
+    def _list_answer(
+        self, s: ScoredUnit, q_terms, enumerating: bool, yes_no: bool = False
+    ) -> list[Line]:
         """The list a list item stands for: its sub-items, when the question asks for a list or the
         item introduces one (ends with ":"); or all items of its list, when the question's words
         are in the section heading rather than in the item itself ("What falls under the smart
-        city segment?" -> every item under "Smart City"). A list question about a heading that the
-        documents repeat gets the items of every section with that heading."""
+        city segment?" -> every item under "Smart City"), or when the item is short and bare and
+        shares little with a question that is not a yes/no one ("What does it offer to city
+        governments?" -> every item under "Smart City", not just "Public safety"). A list question
+        about a heading that the documents repeat gets the items of every section with that
+        heading."""
         unit = s.unit
         section = self._section_units(s.chunk_index)
         children = [
@@ -739,7 +745,15 @@ class Composer:
         known = [t for t in q_terms if t[2] & self._corpus_stems or t[0] in self._corpus_stems]
         own = self.coverage(known, self._own_terms[s.row])
         head = self.coverage(known, self._heading_terms[s.chunk_index])
-        if head > own and (enumerating or head >= HEADING_LIST_COVERAGE):
+        bare = (
+            unit.kind == "item"
+            and not LABEL_RE.match(unit.text)
+            and len(unit.text.split()) <= SHORT_ITEM_WORDS
+        )
+        # a short bare item ("Public safety") that shares little with a question that is not a
+        # yes/no one was found as an example of what is asked: the answer is its whole list
+        stands_for_list = bare and not yes_no and own < BARE_ITEM_COVERAGE
+        if (head > own and (enumerating or head >= HEADING_LIST_COVERAGE)) or stands_for_list:
             items = self._items(section, unit.list_id, unit.depth, unit.parent)
             if len(items) > 1:
                 lines = [Line([], lead=self._label(s.chunk_index))]
@@ -836,7 +850,7 @@ class Composer:
                 break
             if s.unit.list_id is None:
                 continue
-            items = self._list_answer(s, q_terms, enumerating)
+            items = self._list_answer(s, q_terms, enumerating, bool(YES_NO_RE.match(question)))
             if items:
                 same_section = (
                     self.index.chunks[s.chunk_index].section_id

@@ -307,3 +307,19 @@ def test_references_to_the_subject_are_not_matched_against_headings(zeta):
     )
     assert composer.subject_free("the company") == "the company"  # nothing would be left
     assert "company" not in composer.focus("Where does the company have offices?")
+
+
+@pytest.mark.slow
+def test_real_a_short_bare_item_found_as_an_example_stands_for_its_list(real_bot):
+    a = real_bot.ask("What could a mayor buy from SenseTime?")
+    for item in ("Public safety", "Traffic management", "Urban planning", "Emergency response"):
+        assert item in a.text, a.text
+    a = real_bot.ask("Is fleet management offered?")  # yes/no: the item itself
+    assert "Fleet management" in a.text and "Smart parking" not in a.text
+
+
+def test_a_yes_no_question_about_an_item_is_answered_by_the_item(zeta):
+    a = zeta.ask("Does Zeta Corp make spot welders?")
+    assert not a.abstained
+    assert "Spot welders" in a.text
+    assert "Arc welders" not in a.text
