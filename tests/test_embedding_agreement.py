@@ -88,6 +88,37 @@ def test_profile_texts_agree_in_mixed_batches(encoders):
     np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
 
 
+def test_token_vectors_agree_and_keep_only_content_tokens(encoders):
+    onnx, torch = encoders
+    texts = profile_texts()[:40] + EDGE_TEXTS
+    a = onnx.embed_tokens(texts, batch_size=16, cache=False)
+    b = torch.embed_tokens(texts, batch_size=16, cache=False)
+    for text, x, y in zip(texts, a, b, strict=True):
+        assert x.shape == y.shape, text[:60]
+        if len(x):
+            assert cosines(x, y).min() >= 1 - 1e-3, text[:60]
+            np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+    # content tokens only: "Who founded SenseTime?" keeps "founded" and "sense", not "who" or "?"
+    tokens = onnx.embed_tokens(["Who founded SenseTime?"])[0]
+    assert len(tokens) == 2
+
+
+def test_token_vectors_come_with_the_sentence_pass(encoders):
+    onnx, _ = encoders
+    text = "A sentence embedded once gives its token vectors too."
+    onnx.embed([text])
+    passes = []
+    run = onnx.token_batch
+    onnx.token_batch = lambda texts: passes.append(texts) or run(texts)
+    try:
+        assert len(onnx.embed_tokens([text])[0]) > 0
+        assert passes == []  # no second pass of the model
+        onnx.embed_tokens(["a text never embedded before"])
+        assert passes == [["a text never embedded before"]]
+    finally:
+        del onnx.token_batch
+
+
 def test_graph_is_written_once_and_reused(encoders, tmp_path):
     onnx, _ = encoders
     path = onnx.model_path

@@ -53,6 +53,10 @@ def assert_same_index(a: Index, b: Index) -> None:
     np.testing.assert_allclose(np.asarray(a.unit_vectors), np.asarray(b.unit_vectors), atol=1e-6)
     assert a.vocab == b.vocab
     np.testing.assert_allclose(a.vocab_vectors, b.vocab_vectors, atol=1e-6)
+    np.testing.assert_array_equal(a.token_offsets, b.token_offsets)
+    np.testing.assert_allclose(
+        np.asarray(a.token_vectors, np.float32), np.asarray(b.token_vectors, np.float32), atol=1e-3
+    )
 
 
 def test_changing_one_document_embeds_only_its_new_text(corpus, tmp_path):
@@ -70,6 +74,7 @@ def test_changing_one_document_embeds_only_its_new_text(corpus, tmp_path):
     assert set(embedder.seen) == new_beta | {"green"}
     assert len(new_beta) == 2
     assert second.manifest["embedded"] == {"chunks": 1, "units": 1, "words": 1}
+    assert second.manifest["token_vectors"]["units_embedded"] == 1  # the changed sentence's tokens
     assert_same_index(second, Index.build(load_corpus(corpus), Chunker(), HashEmbedder(32)))
 
 

@@ -1,6 +1,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 import rag.index
@@ -138,3 +139,34 @@ def test_builds_keep_the_current_and_the_one_it_replaced(tiny_corpus, tmp_path):
     assert sorted(p.name for p in (store.root / "builds").iterdir()) == sorted([second, third])
     assert first not in (second, third)
     Index.read(store.current.resolve())
+
+
+def index_folder(root):
+    return (root / "current").resolve()
+
+
+def test_unit_token_vectors_are_stored_per_unit(tiny_corpus, tmp_path):
+    index = make_store(tiny_corpus, tmp_path / "idx", []).load_or_build()
+    assert index.has_tokens
+    assert len(index.token_offsets) == len(index.unit_vectors) + 1
+    again = Index.read(index_folder(tmp_path / "idx"))
+    for row in range(len(index.unit_vectors)):
+        np.testing.assert_allclose(again.unit_tokens(row), index.unit_tokens(row), atol=1e-3)
+    assert again.manifest["token_vectors"]["tokens"] == int(index.token_offsets[-1])
+
+
+def test_no_token_vectors_without_an_embedder_for_them_or_past_the_limit(
+    tiny_corpus, tmp_path, monkeypatch
+):
+    class Pooled(HashEmbedder):
+        def token_batch(self, texts):
+            return None
+
+    store = IndexStore(tmp_path / "a", tiny_corpus, Chunker(), Pooled(32), notify=[].append)
+    index = store.load_or_build()
+    assert not index.has_tokens and index.manifest["token_vectors"] is None
+    assert len(index.unit_tokens(0)) == 0
+    assert not (index_folder(tmp_path / "a") / "unit_tokens.npy").exists()
+    monkeypatch.setattr(rag.index, "TOKEN_UNITS_MAX", 1)
+    index = make_store(tiny_corpus, tmp_path / "b", []).load_or_build()
+    assert not index.has_tokens

@@ -71,7 +71,9 @@ def assert_rebuilt(store: IndexStore, notices: list, good: Index) -> None:
 @pytest.mark.parametrize("how", list(DAMAGE))
 def test_every_file_of_a_build_damaged_any_way_is_detected_and_rebuilt(tiny_corpus, tmp_path, how):
     names = build_files(tiny_corpus, tmp_path)
-    assert {"chunks.jsonl", "dense.faiss", "units.npy", "manifest.json"} <= set(names)
+    assert {"chunks.jsonl", "dense.faiss", "units.npy", "manifest.json", "unit_tokens.npy"} <= set(
+        names
+    )
     assert any(n.startswith("bm25/") for n in names)
     for name in names:
         notices: list[str] = []
