@@ -59,6 +59,7 @@ PHRASE_THRESHOLD = 0.40  # ...or the question's noun phrase this close to the wh
 QUALIFIER_RELATED = 0.40  # a passage word this close to a name in the question supports it
 MAX_LIST_ITEMS = 15
 MAX_OUTLINE_ITEMS = 6
+MAX_OVERVIEW_UNITS = 5  # a section this short is given whole to a question that only names it
 MIN_OUTLINE_PARTS = 3  # a heading with this many sub-sections can be answered part by part
 SHORT_ITEM_WORDS = 8  # "besides X" takes X out of a list of items this short  # items shown per part in an outline answer
 BARE_ITEM_COVERAGE = 0.5  # below this share of the question in a bare item, its list answers
@@ -199,6 +200,9 @@ LIGHT_WORDS = frozenset(
 )
 
 
+LIGHT_STEMS = frozenset(stem(w) for w in LIGHT_WORDS)
+
+
 def focus_noun(question: str) -> tuple[str, str] | None:
     """The noun phrase a question asks about and its head noun, for the simple shapes "what is
     X's N?" and "how many N ...?"; None for any other shape, or when the phrase holds nothing
@@ -291,6 +295,7 @@ class Composer:
         self.ubiquitous = (
             {w for w, c in chunk_df.items() if c >= UBIQUITOUS_SHARE * n} if n >= 5 else set()
         )
+        self.ubiquitous_stems = {stem(w) for w in self.ubiquitous}
         # the corpus vocabulary and its vectors are computed once, at index time (index.vocabulary)
         self._vocab = index.vocab
         self._vocab_stems = [stem(w) for w in self._vocab]
@@ -857,6 +862,28 @@ class Composer:
             lines.append(Line(first, item=True, label=self._label(ci), joiner="; "))
         return lines
 
+    def _section_overview(self, question: str, best: ScoredUnit, q_terms) -> list[Line]:
+        """ "What is SenseNova?", "What can SenseNova do?": a question that names a section's
+        heading and nothing else is answered by that short section whole (its opening sentence,
+        then its items), not by whichever of its sentences scored best."""
+        if YES_NO_RE.match(question) or question_kind(question) in STRICT_KINDS:
+            return []
+        leaf = set(terms(self._label(best.chunk_index)))
+        wanted = [
+            t for t in q_terms if t[0] not in self.ubiquitous_stems and t[0] not in LIGHT_STEMS
+        ]
+        if not wanted or not leaf:
+            return []
+        if not all(any(_soft_equal(a, h) for a in alts for h in leaf) for _, _, alts in wanted):
+            return []
+        section = self._section_units(best.chunk_index)
+        if not 1 < len(section) <= MAX_OVERVIEW_UNITS:
+            return []
+        lines = [Line([(ci, u)], item=u.list_id is not None) for ci, _, u in section]
+        if lines[0].item:
+            lines.insert(0, Line([], lead=self._label(best.chunk_index)))
+        return lines
+
     def _excluding(self, question: str, q_terms, scored: list[ScoredUnit]) -> list[Line] | None:
         """'Besides X, what ...?' / 'other than X': the rest of the list the item matching X is in."""
         m = EXCLUDE_RE.search(question)
@@ -889,6 +916,9 @@ class Composer:
         outline = self._outline_answer(best, q_terms, enumerating)
         if outline:
             return outline
+        overview = self._section_overview(question, best, q_terms)
+        if overview:
+            return overview
         # the best list item close to the top stands for its list; a better-scoring sentence of
         # the same section (an introduction) is said first
         for s in scored[:6]:

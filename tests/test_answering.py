@@ -370,3 +370,16 @@ def test_real_a_later_sentence_of_a_list_item_comes_after_the_items_first(real_b
     assert first.startswith("US Sanctions: SenseTime has been placed on the U.S. Entity List")
     assert "surveillance programs in Xinjiang" in second
     assert len(a.citations) == 1 and len(a.citations[0].quotes) == 2
+
+
+def test_a_question_naming_only_a_short_section_gets_it_whole(zeta):
+    a = zeta.ask("Tell me about welding")
+    assert a.text.splitlines() == [
+        "1. Welding:",
+        "- Arc welders [1]",
+        "- Spot welders [1]",
+        "- Laser welders [1]",
+    ]
+    # a question asking something in particular about it does not
+    b = zeta.ask("Does Zeta Corp sell laser welders?")
+    assert "Arc welders" not in b.text
