@@ -145,13 +145,7 @@ class Embedder(ABC):
         if not texts:
             self.warm_up()
             return np.zeros((0, self.dimension), dtype=np.float32)
-        found: dict[str, np.ndarray] = {}
-        if cache:
-            for t in dict.fromkeys(texts):
-                vec = self.cache.get(t)
-                if vec is not None:
-                    found[t] = vec
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        found, missing = _split_cached(texts, self.cache.get if cache else None)
         if missing:
             # similar lengths together: less padding per batch; the order is restored below
             missing.sort(key=len)
@@ -206,13 +200,7 @@ class Embedder(ABC):
         """For each text, an (n_tokens, dimension) float32 array of unit vectors of its content
         tokens (possibly empty); None when this embedder has no token vectors."""
         texts = list(texts)
-        found: dict[str, np.ndarray] = {}
-        if cache:
-            for t in dict.fromkeys(texts):
-                vec = self._token_cache.get(t)
-                if vec is not None:
-                    found[t] = vec
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        found, missing = _split_cached(texts, self._token_cache.get if cache else None)
         for i in range(0, len(missing), batch_size):
             batch = missing[i : i + batch_size]
             parts = self.token_batch(batch)
@@ -224,6 +212,19 @@ class Embedder(ABC):
                 if cache:
                     self._remember_tokens(t, vecs)
         return [found[t] for t in texts]
+
+
+def _split_cached(texts: Sequence[str], get) -> tuple[dict[str, np.ndarray], list[str]]:
+    """What ``get`` (a cache lookup, or None for no cache) already has for the distinct texts, and
+    the distinct texts it does not have, in first-seen order."""
+    distinct = list(dict.fromkeys(texts))
+    found = {}
+    if get is not None:
+        for t in distinct:
+            vec = get(t)
+            if vec is not None:
+                found[t] = vec
+    return found, [t for t in distinct if t not in found]
 
 
 def content_positions(pieces: Sequence[str]) -> list[int]:
