@@ -10,7 +10,9 @@ The kinds of follow-up recognised, with rules that name no word of any corpus:
   number a number, a name a name, a common noun a noun's modifier; see ``swap_slot``);
 * a conjunction before a question of its own — "And who is the CEO?" -> "Who is the CEO?";
 * bare questions with no content word ("Where?", "Why?") -> the previous topic is appended, and
-  "When was that?" after "Who founded X?" -> "When was X founded?".
+  "When was that?" after "Who founded X?" -> "When was X founded?";
+* "else", or "there" as a place ("What else is planned?", "Why was it put there?") -> the other words
+  of the previous question are appended in brackets, so the search keeps its context.
 
 The topic of a question is a standalone name in it (not a possessive, not an adjective like "US"
 in "US government list"), else its first name, else its content words. Anything else is returned
@@ -84,6 +86,12 @@ AUX = "does|do|did|is|are|was|were|can|could|will|would|has|have|had|should|may|
 AUXES = set(AUX.split("|"))
 COPULAS = {"is", "are", "was", "were"}
 LEADING_RE = re.compile(r"^(?:(?:for|of|in|on|about|with|to|the|a|an|its|their|his|her)\s+)+", re.I)
+# a follow-up that leans on the last question without naming it: "else", or "there" as a place
+# (not "is there", "there are")
+CARRY_RE = re.compile(
+    r"\belse\b|(?<!\bis )(?<!\bare )(?<!\bwas )(?<!\bwere )\bthere\b(?!\s+(?:is|are|was|were)\b)",
+    re.IGNORECASE,
+)
 TOKEN_RE = re.compile(r"[\w'’&.+-]*\w")
 NAME_RE = re.compile(r"[A-Z0-9][\w'’&.-]*(?:\s+(?:of\s+|&\s+|and\s+)?[A-Z0-9][\w'’&.-]*)*")
 
@@ -191,6 +199,22 @@ def _has_own_name(question: str) -> bool:
 
 def rewrite_one(question: str, previous: str) -> str:
     """Rewrite ``question`` given the previous standalone question."""
+    out = _rewrite_one(question, previous)
+    if CARRY_RE.search(question):
+        # "What else ...?", "Why was it put there?": what the last question was about goes along
+        known = set(words(out))
+        context = [
+            tok
+            for tok in TOKEN_RE.findall(previous)
+            if tok.lower() not in STOPWORDS | QUESTION_WORDS | AUXES
+            and not set(words(tok)) <= known
+        ]
+        if context:
+            out = f"{out.rstrip('?.! ')} ({' '.join(dict.fromkeys(context))})?"
+    return out
+
+
+def _rewrite_one(question: str, previous: str) -> str:
     prev_topic = topic(previous)
     if not prev_topic:
         return question

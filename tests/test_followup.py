@@ -83,8 +83,15 @@ def test_rewrite(history, question, expected):
         (
             ["Which US government list is Acme on?"],
             "Why was it put there?",
-            "Why was Acme put there?",
+            "Why was Acme put there (US government)?",
         ),
+        # "else" and "there" lean on the last question: its other words go along
+        (
+            ["Which regions will Acme expand into?"],
+            "What else is in their plans?",
+            "What else is in Acme's plans (regions expand)?",
+        ),
+        (["Who founded Acme?"], "Is there a CEO?", "Is there a CEO?"),  # existential "there"
     ],
 )
 def test_rewrite_ellipsis_and_pronouns(history, question, expected):
