@@ -94,6 +94,7 @@ DATE_RE = re.compile(
     r"\b(1[89]\d\d|20\d\d)\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.I
 )
 NUMBER_RE = re.compile(r"\d")
+DURATION_RE = re.compile(r"\d+\s*(?:years?|months?|weeks?|days?)\b", re.IGNORECASE)
 # an amount, share or count: "$1.2B", "45%", "1,200+", "40 percent", "hundreds" (not a year or code)
 QUANTITY_RE = re.compile(
     r"[$€£¥]\s?\d|\d(?:[\d,.]*\d)?\s?(?:%|\+|percent\b|per cent\b|[kmb]n?\b|billion\b|"
@@ -121,6 +122,12 @@ def question_kind(question: str) -> str:
     q = question.lower()
     if re.search(r"\bwhen\b|\bwhat year\b|\bwhich year\b|\bwhat date\b|\bhow long ago\b", q):
         return "date"
+    if re.search(
+        r"\bhow (?:many|much) (?:years|months|weeks|days|time)\b.*\b(?:after|since|between|before|"
+        r"until|till|from|to|ago)\b|\bhow long (?:after|since|before|ago|has|have|had|did)\b",
+        q,
+    ):
+        return "duration"  # a length of time between events: two dates give it
     if re.search(r"\b(e-?mail|email address)\b", q):
         return "email"
     if re.search(r"\b(tele)?phone (number|no)\b|\bfax\b|\bhotline\b|\bcall (them|you|it)\b", q):
@@ -141,11 +148,12 @@ ROLE_QUESTION_RE = re.compile(r"\s*who\s+(is|was|are|were)\b", re.IGNORECASE)
 KIND_NAMES = {
     "date": "a date",
     "quantity": "a figure",
+    "duration": "a date or a length of time",
     "email": "an email address",
     "phone": "a phone number",
     "web": "a web address",
 }
-STRICT_KINDS = ("date", "quantity", "email", "phone", "web")
+STRICT_KINDS = ("date", "duration", "quantity", "email", "phone", "web")
 REALTIME_RE = re.compile(
     r"\b(today|tonight|tomorrow|yesterday|right now|at the moment|this (week|month)|live)\b",
     re.IGNORECASE,
@@ -156,6 +164,8 @@ def has_kind(text: str, kind: str) -> bool:
     """Does ``text`` hold the kind of thing a question asks for?"""
     if kind == "date":
         return bool(DATE_RE.search(text))
+    if kind == "duration":
+        return bool(DATE_RE.search(text) or DURATION_RE.search(text))
     if kind == "quantity":
         return bool(QUANTITY_RE.search(text))
     if kind == "email":
@@ -200,6 +210,7 @@ LIGHT_WORDS = frozenset(
 )
 
 
+TIME_UNITS = frozenset("year years month months week weeks day days time".split())
 LIGHT_STEMS = frozenset(stem(w) for w in LIGHT_WORDS)
 
 
@@ -216,6 +227,8 @@ def focus_noun(question: str) -> tuple[str, str] | None:
                     specific = [w for w in content if w not in LIGHT_WORDS]
                     # "the latest revenue figure" -> revenue; "the main points" -> nothing
                     return (" ".join(content), specific[-1]) if specific else None
+                if content[0] in TIME_UNITS and question_kind(question) == "duration":
+                    return None  # "how many years after X ...": asked of dates (see select)
                 return " ".join(content), content[0]
     return None
 
@@ -937,6 +950,31 @@ class Composer:
                 return items
             break
         picked = [self._single(best.chunk_index, unit)]
+        if question_kind(question) == "duration" and not DURATION_RE.search(unit.text):
+            # "How many years after its founding did it go public?": no length of time is
+            # written, but two dates give it; both are quoted (the bot does not subtract)
+            other = next(
+                (
+                    s
+                    for s in scored[1:6]
+                    if has_kind(s.unit.text, "date")
+                    and s.unit.text != unit.text
+                    and (
+                        s.evidence >= self.threshold
+                        or self.index.chunks[s.chunk_index].section_id
+                        == self.index.chunks[best.chunk_index].section_id
+                    )
+                ),
+                None,
+            )
+            if other is not None:
+                first, second = sorted(
+                    (best, other), key=lambda s: (s.chunk_index, s.unit.char_start)
+                )
+                return [
+                    self._single(first.chunk_index, first.unit),
+                    self._single(second.chunk_index, second.unit),
+                ]
         lead = self._item_lead(best)
         if lead is not None:
             # a later sentence of a list item is said after the item's first one, which names

@@ -140,6 +140,9 @@ def test_role_question_needs_a_unit_naming_the_role(zeta):
         ("How does it work with phone makers?", "other"),
         ("What's the website?", "web"),
         ("Who founded it?", "person"),
+        ("How many years after its founding did it list?", "duration"),
+        ("How long after the IPO did it expand?", "duration"),
+        ("How many days does the office open?", "quantity"),  # not a time between events
     ],
 )
 def test_question_kind(question, kind):
@@ -383,3 +386,11 @@ def test_a_question_naming_only_a_short_section_gets_it_whole(zeta):
     # a question asking something in particular about it does not
     b = zeta.ask("Does Zeta Corp sell laser welders?")
     assert "Arc welders" not in b.text
+
+
+@pytest.mark.slow
+def test_real_a_time_between_two_events_is_answered_with_both_dates(real_bot):
+    a = real_bot.ask("How many years passed between SenseTime's founding and its listing?")
+    assert not a.abstained, a.reason
+    assert "October 2014" in a.text and "December 2021" in a.text
+    assert real_bot.ask("How many days a week does SenseTime's office open?").abstained
