@@ -206,7 +206,8 @@ LIGHT_WORDS = frozenset(
     "aspect aspects kind kinds type types sort sorts part parts piece bit bits info information "
     "fact facts overview summary gist highlight highlights status situation story main key "
     "major important general overall basic latest recent current exact precise specific full "
-    "short brief quick rough big".split()
+    "short brief quick rough big annual yearly quarterly monthly total average typical "
+    "estimated approximate".split()
 )
 
 
@@ -584,12 +585,23 @@ class Composer:
             if any(_soft_equal(a, t) for a in alts for t in named):
                 return None
             return phrase
-        if (
-            noun in self.ubiquitous
-            or stem(noun) in self._corpus_stems
-            or self.synonyms([noun])[noun]
-        ):
+        if noun in self.ubiquitous or stem(noun) in self._corpus_stems:
             return None
+        if self.synonyms([noun])[noun]:
+            # the noun is only a near-synonym of a corpus word ("profit" ~ "revenue"): a modifier
+            # the documents do not know either makes it another thing ("net profit")
+            mods = [
+                w
+                for w in words(phrase)
+                if w != noun
+                and w not in LIGHT_WORDS
+                and w not in self.ubiquitous
+                and stem(w) not in self._corpus_stems
+                and not NUMBER_RE.search(w)
+            ]
+            if not mods or all(self.synonyms(mods)[w] for w in mods):
+                return None
+            return phrase
         chunk = self.index.chunks[best.chunk_index]
         context = [w for w in words(f"{chunk.search_heading} {best.unit.text}") if w in self._vpos]
         vecs = self.embedder.embed([noun, phrase])

@@ -394,3 +394,12 @@ def test_real_a_time_between_two_events_is_answered_with_both_dates(real_bot):
     assert not a.abstained, a.reason
     assert "October 2014" in a.text and "December 2021" in a.text
     assert real_bot.ask("How many days a week does SenseTime's office open?").abstained
+
+
+@pytest.mark.slow
+def test_real_a_near_synonym_with_an_unknown_modifier_is_another_thing(real_bot):
+    """ "profit" is close to "revenue", but "operating profit" is not the revenue the profile gives."""
+    a = real_bot.ask("What was SenseTime's operating profit?")
+    assert a.abstained and "operating profit" in a.reason
+    b = real_bot.ask("What were SenseTime's 2023 sales?")
+    assert not b.abstained and "$1.2B" in b.text
