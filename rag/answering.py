@@ -46,6 +46,7 @@ PASSAGE_WEIGHT = 0.2  # weight of the question's cosine with the unit's whole pa
 TOKEN_WEIGHT = 1.0  # weight of token alignment in ranking units (not in the evidence score)
 RERANK_TOKEN_WEIGHT = 0.5  # ...and in reranking passages
 TYPE_BONUS = 0.20
+COINED_ZIPF = 1.5  # a capitalised word rarer than this in English is a coined name
 TYPE_RESCUE = 0.25  # how far below the best a unit holding the asked-for date or figure may be
 SECOND_UNIT_MARGIN = 0.04
 UBIQUITOUS_SHARE = 0.8  # a word in this share of chunks (or more) is dropped from the focused query
@@ -140,6 +141,12 @@ def question_kind(question: str) -> str:
         return "quantity"
     if re.match(r"\s*(who|whom|whose)\b", q):
         return "person"
+    if re.match(
+        r"\s*(?:which|what)\s+(?:\w+\s+)?(?:product|platform|tool|brand|app|application|"
+        r"software)s?\b",
+        q,
+    ):
+        return "name"  # "Which product is meant for hospitals?": a product's own name
     return "other"
 
 
@@ -176,7 +183,20 @@ def has_kind(text: str, kind: str) -> bool:
         return bool(re.search(r"https?://|www\.|\b[\w-]+\.(com|org|net|cn|io)\b", text))
     if kind == "person":
         return bool(PERSON_RE.search(text) or AGENT_LABEL_RE.match(text))
+    if kind == "name":
+        # a coined name leads the unit: a capitalised word that is not an English word
+        lead = LABEL_RE.match(text)
+        head = (lead.group(0) if lead else " ".join(text.split()[:3])).split()
+        return any(w[:1].isupper() and _is_coined(w.strip(":(),.")) for w in head)
     return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_coined(word: str) -> bool:
+    """A made-up name ("SenseCare", "SenseMARS"), not an English word ("Healthcare")."""
+    from rag.repair import zipf
+
+    return len(word) > 3 and zipf(word.lower()) < COINED_ZIPF
 
 
 PERSON_RE = re.compile(r"\b(Professor|Prof\.|Dr\.?|Mr\.?|Mrs\.?|Ms\.?|Sir|Dame)\s+[A-Z]")

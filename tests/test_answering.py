@@ -143,6 +143,8 @@ def test_role_question_needs_a_unit_naming_the_role(zeta):
         ("How many years after its founding did it list?", "duration"),
         ("How long after the IPO did it expand?", "duration"),
         ("How many days does the office open?", "quantity"),  # not a time between events
+        ("Which Zeta product is meant for shipyards?", "name"),
+        ("What business model does it use?", "other"),
     ],
 )
 def test_question_kind(question, kind):
@@ -153,6 +155,9 @@ def test_question_kind(question, kind):
     "text,kind,expected",
     [
         ("Founded: March 2001", "date", True),
+        ("SenseCare: An AI-powered medical imaging platform", "name", True),
+        ("Healthcare: Major hospitals and medical research institutions", "name", False),
+        ("Spot welders", "name", False),
         ("Founder: Dr. Ada Quill", "date", False),
         ("Growth Rate: 45% YoY", "quantity", True),
         ("IPO: December 2021 (0020.HK)", "quantity", False),
