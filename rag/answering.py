@@ -386,7 +386,7 @@ class Composer:
         start, end = int(offsets[0]), int(offsets[-1])
         if end == start:
             return out
-        tokens = np.asarray(self.index.token_vectors[start:end], dtype=np.float32)
+        tokens = self.index.token_rows(start, end)
         sims = q_tokens @ tokens.T  # (question tokens, unit tokens of these rows)
         has = np.diff(offsets) > 0
         firsts = (offsets[:-1] - start)[has]

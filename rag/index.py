@@ -70,6 +70,7 @@ APPROX_ABOVE = 200_000
 # token vectors (for the answer composer's token alignment) are kept up to this many units: about
 # 12 content tokens of 384 float16 numbers each, so ~180 MB at the limit
 TOKEN_UNITS_MAX = 20_000
+TOKEN_F32_MAX = 100_000  # token vectors kept as float32 in memory up to this many (~150 MB)
 IVF_MIN_CHUNKS = 1_000  # fewer chunks than this are always searched exactly
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -244,6 +245,17 @@ class Index:
         if not self.has_tokens:
             return np.zeros((0, self.dimension), dtype=np.float32)
         start, end = int(self.token_offsets[row]), int(self.token_offsets[row + 1])
+        return self.token_rows(start, end)
+
+    def token_rows(self, start: int, end: int) -> np.ndarray:
+        """Rows [start, end) of the token vectors as float32. A small index keeps a float32 copy
+        (converting on every question costs more than the product with the question); a large
+        one converts the rows asked for."""
+        full = self.__dict__.get("_tokens_f32")
+        if full is None and len(self.token_vectors) <= TOKEN_F32_MAX:
+            full = self.__dict__["_tokens_f32"] = np.asarray(self.token_vectors, np.float32)
+        if full is not None:
+            return full[start:end]
         return np.asarray(self.token_vectors[start:end], dtype=np.float32)
 
     def known_tokens(self) -> dict[str, np.ndarray]:
