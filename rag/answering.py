@@ -231,6 +231,10 @@ LIGHT_WORDS = frozenset(
 )
 
 
+# verbs that ask nothing of their own in "What business model does X use?"
+LIGHT_VERB_STEMS = frozenset(
+    stem(w) for w in "use uses using have has had follow follows employ employs adopt run".split()
+)
 TIME_UNITS = frozenset("year years month months week weeks day days time".split())
 LIGHT_STEMS = frozenset(stem(w) for w in LIGHT_WORDS)
 
@@ -910,19 +914,31 @@ class Composer:
     def _section_overview(self, question: str, best: ScoredUnit, q_terms) -> list[Line]:
         """ "What is SenseNova?", "What can SenseNova do?": a question that names a section's
         heading and nothing else is answered by that short section whole (its opening sentence,
-        then its items), not by whichever of its sentences scored best."""
+        then its items), not by whichever of its sentences scored best; a longer section by its
+        opening sentence ("What business model does SenseTime use?")."""
         if YES_NO_RE.match(question) or question_kind(question) in STRICT_KINDS:
             return []
         leaf = set(terms(self._label(best.chunk_index)))
         wanted = [
-            t for t in q_terms if t[0] not in self.ubiquitous_stems and t[0] not in LIGHT_STEMS
+            t
+            for t in q_terms
+            if t[0] not in self.ubiquitous_stems
+            and t[0] not in LIGHT_STEMS
+            and t[0] not in LIGHT_VERB_STEMS
         ]
         if not wanted or not leaf:
             return []
         if not all(any(_soft_equal(a, h) for a in alts for h in leaf) for _, _, alts in wanted):
             return []
         section = self._section_units(best.chunk_index)
-        if not 1 < len(section) <= MAX_OVERVIEW_UNITS:
+        if len(section) > MAX_OVERVIEW_UNITS:
+            # too long to give whole: rather than a sub-item deep inside it, its opening sentence
+            # (when it has one) says what it is about
+            ci, _, first = section[0]
+            if best.unit.depth >= 1 and first.list_id is None:
+                return [Line([(ci, first)])]
+            return []
+        if len(section) < 2:
             return []
         lines = [Line([(ci, u)], item=u.list_id is not None) for ci, _, u in section]
         if lines[0].item:

@@ -408,3 +408,10 @@ def test_real_a_near_synonym_with_an_unknown_modifier_is_another_thing(real_bot)
     assert a.abstained and "operating profit" in a.reason
     b = real_bot.ask("What were SenseTime's 2023 sales?")
     assert not b.abstained and "$1.2B" in b.text
+
+
+@pytest.mark.slow
+def test_real_a_question_naming_a_long_section_gets_its_opening_sentence(real_bot):
+    a = real_bot.ask("What business model does SenseTime use?")
+    assert a.text.startswith("SenseTime's strategy is built around a central infrastructure")
+    assert "Smart Business: AI solutions" not in a.text  # not a sub-item that shares a word
