@@ -750,9 +750,12 @@ class Composer:
         missing = self.missing_terms(query)
         if missing:
             return f"the documents never mention {', '.join(repr(m) for m in missing)} ({score})"
+
+        def closest() -> str:  # the best unit's section (the rescue below may change it)
+            return f"closest: '{self.index.chunks[scored[0].chunk_index].heading}'"
+
         if evidence < self.threshold:
-            closest = self.index.chunks[scored[0].chunk_index].heading
-            return f"{score}: too weak (closest: '{closest}')"
+            return f"{score}: too weak ({closest()})"
         kind = question_kind(query)
         if kind in STRICT_KINDS and not has_kind(scored[0].unit.text, kind):
             # a close runner-up that holds a date (or figure...) answers better than the best match
@@ -764,17 +767,15 @@ class Composer:
                     break
             if not has_kind(scored[0].unit.text, kind):
                 what = KIND_NAMES.get(kind, kind)
-                closest = self.index.chunks[scored[0].chunk_index].heading
                 return (
                     f"the question asks for {what} and the closest passages give none "
-                    f"(closest: '{closest}', {score})"
+                    f"({closest()}, {score})"
                 )
         unsupported = self.unsupported_qualifiers(query, scored[0])
         if unsupported:
-            closest = self.index.chunks[scored[0].chunk_index].heading
             return (
                 f"the question is about {', '.join(repr(u) for u in unsupported)}, which the "
-                f"closest passage never mentions (closest: '{closest}', {score})"
+                f"closest passage never mentions ({closest()}, {score})"
             )
         phrase = self.unsupported_focus(query, scored[0])
         if phrase:
