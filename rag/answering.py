@@ -100,7 +100,8 @@ DURATION_RE = re.compile(r"\d+\s*(?:years?|months?|weeks?|days?)\b", re.IGNORECA
 QUANTITY_RE = re.compile(
     r"[$€£¥]\s?\d|\d(?:[\d,.]*\d)?\s?(?:%|\+|percent\b|per cent\b|[kmb]n?\b|billion\b|"
     r"million\b|thousand\b)|\b\d{1,3}(?:,\d{3})+\b|\b(?:dozens|hundreds|thousands|millions|"
-    r"billions)\b",
+    r"billions)\b|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+"
+    r"(?:[a-z-]+\s+)?[a-z-]+s\b",  # "four key platforms": a count written out
     re.IGNORECASE,
 )
 
@@ -239,6 +240,14 @@ TIME_UNITS = frozenset("year years month months week weeks day days time".split(
 LIGHT_STEMS = frozenset(stem(w) for w in LIGHT_WORDS)
 
 
+# "How many business customers does it have?" -> "business customers": the thing counted
+HOW_MANY_RE = re.compile(
+    r"\bhow\s+many\s+(?P<np>(?:[a-z][\w-]*\s+){0,2}?[a-z][\w-]*?)\s+"
+    r"(?:does|do|did|is|are|was|were|can|could|will|would|has|have|had|work|works|exist|there)\b",
+    re.IGNORECASE,
+)
+
+
 def focus_noun(question: str) -> tuple[str, str] | None:
     """The noun phrase a question asks about and its head noun, for the simple shapes "what is
     X's N?" and "how many N ...?"; None for any other shape, or when the phrase holds nothing
@@ -276,11 +285,19 @@ def is_enumerating(question: str, heading_terms: set[str] = frozenset()) -> bool
     return False
 
 
+def _us_spelling(stem_: str) -> str:
+    """A stem in American spelling: -tre -> -ter, -our -> -or, -is(e) -> -iz(e)."""
+    stem_ = re.sub(r"([^aeiou])r$", r"\1er", stem_)
+    stem_ = re.sub(r"our$", "or", stem_)
+    return re.sub(r"([^aeiou])is$", r"\1iz", stem_)
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _soft_equal(a: str, b: str) -> bool:
-    """Same stem; one the agent noun of the other ("found"/"founder"); or a long shared prefix
-    ("expand"/"expans"): at least 5 letters and 80% of the longer word."""
-    if a == b:
+    """Same stem; British and American spellings ("centr"/"center", "colour"/"color",
+    "specialis"/"specializ"); one the agent noun of the other ("found"/"founder"); or a long
+    shared prefix ("expand"/"expans"): at least 5 letters and 80% of the longer word."""
+    if a == b or _us_spelling(a) == _us_spelling(b):
         return True
     for x, y in ((a, b), (b, a)):
         for suffix in ("er", "or", "r"):
@@ -595,6 +612,43 @@ class Composer:
             missing = [w for w in missing if w not in close]
         return missing
 
+    def _counted_list(self, query: str, best: ScoredUnit) -> bool:
+        """ "How many research centres are there?" and the best unit is an item of a list under a
+        heading that names them: the list answers (its length is the count)."""
+        m = HOW_MANY_RE.search(query)
+        if not m or best.unit.list_id is None:
+            return False
+        asked = [w for w in words(m.group("np")) if w not in STOPWORDS and w not in LIGHT_WORDS]
+        heading = [stem(w) for w in words(self._label(best.chunk_index))]
+        return bool(asked) and all(any(_soft_equal(stem(a), h) for h in heading) for a in asked)
+
+    def uncounted(self, query: str, best: ScoredUnit) -> str | None:
+        """ "How many patents ...?" answered by "hundreds of papers": the thing counted in the best
+        unit (the words after its figures, and its label) is neither the thing asked about nor
+        close to it. Returns the thing asked about, or None."""
+        m = HOW_MANY_RE.search(query)
+        if not m or self.embedder is None:
+            return None
+        asked = [w for w in words(m.group("np")) if w not in STOPWORDS and w not in LIGHT_WORDS]
+        figures = list(QUANTITY_RE.finditer(best.unit.text))
+        if not asked or not figures or asked[-1] in TIME_UNITS:
+            return None
+        counted: list[str] = []
+        for f in figures:
+            after = [w for w in words(best.unit.text[f.end() :])[:3] if w not in STOPWORDS]
+            counted += after[:2]
+        label = LABEL_RE.match(best.unit.text)
+        if label:
+            counted += words(label.group(0))
+        counted = [w for w in dict.fromkeys(counted) if not NUMBER_RE.search(w)]
+        if any(_soft_equal(stem(a), stem(c)) for a in asked for c in counted):
+            return None
+        if counted:
+            sims = self.embedder.embed(asked) @ self.embedder.embed(counted).T
+            if float(np.max(sims)) >= RELATED_THRESHOLD:
+                return None
+        return " ".join(asked)
+
     def unsupported_focus(self, query: str, best: ScoredUnit) -> str | None:
         """The noun the question asks about, when the documents never use it and nothing in the
         best passage is close to it ("market capitalisation" against "international markets")."""
@@ -765,7 +819,7 @@ class Composer:
                 if has_kind(s.unit.text, kind) and s.coverage >= scored[0].coverage:
                     scored.insert(0, scored.pop(i))  # ...if it matches the question as well
                     break
-            if not has_kind(scored[0].unit.text, kind):
+            if not has_kind(scored[0].unit.text, kind) and not self._counted_list(query, scored[0]):
                 what = KIND_NAMES.get(kind, kind)
                 return (
                     f"the question asks for {what} and the closest passages give none "
@@ -776,6 +830,12 @@ class Composer:
             return (
                 f"the question is about {', '.join(repr(u) for u in unsupported)}, which the "
                 f"closest passage never mentions ({closest()}, {score})"
+            )
+        uncounted = self.uncounted(query, scored[0])
+        if uncounted:
+            return (
+                f"the question asks how many {uncounted}, and the figure in the closest passage "
+                f"counts something else ({closest()}, {score})"
             )
         phrase = self.unsupported_focus(query, scored[0])
         if phrase:

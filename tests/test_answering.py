@@ -415,3 +415,22 @@ def test_real_a_question_naming_a_long_section_gets_its_opening_sentence(real_bo
     a = real_bot.ask("What business model does SenseTime use?")
     assert a.text.startswith("SenseTime's strategy is built around a central infrastructure")
     assert "Smart Business: AI solutions" not in a.text  # not a sub-item that shares a word
+
+
+def test_british_and_american_spellings_match():
+    from rag.answering import _soft_equal
+    from rag.lexical import stem
+
+    for a, b in [("centres", "centers"), ("colour", "color"), ("organise", "organize")]:
+        assert _soft_equal(stem(a), stem(b)), (a, b)
+    assert not _soft_equal(stem("basis"), stem("bias"))
+
+
+@pytest.mark.slow
+def test_real_how_many_is_answered_by_a_written_count_or_a_list_and_must_count_the_thing(real_bot):
+    a = real_bot.ask("How many platforms does SenseTime have?")
+    assert not a.abstained and "four key" in a.text
+    b = real_bot.ask("How many research centres does SenseTime have?")  # the list is the count
+    assert not b.abstained and "Tokyo" in b.text and "Shanghai" in b.text
+    c = real_bot.ask("How many patents has SenseTime filed?")  # "hundreds of papers" is no answer
+    assert c.abstained and "patents" in c.reason
