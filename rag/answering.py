@@ -39,7 +39,7 @@ import numpy as np
 from rag.answer_types import Answer, Citation
 from rag.chunking import Chunk, Unit
 from rag.index import Index
-from rag.lexical import STOPWORDS, stem, terms, words
+from rag.lexical import AUXILIARIES, STOPWORDS, stem, terms, words
 
 LEXICAL_WEIGHT = 0.25
 PASSAGE_WEIGHT = 0.2  # weight of the question's cosine with the unit's whole passage
@@ -243,9 +243,36 @@ LIGHT_STEMS = frozenset(stem(w) for w in LIGHT_WORDS)
 # "How many business customers does it have?" -> "business customers": the thing counted
 HOW_MANY_RE = re.compile(
     r"\bhow\s+many\s+(?P<np>(?:[a-z][\w-]*\s+){0,2}?[a-z][\w-]*?)\s+"
-    r"(?:does|do|did|is|are|was|were|can|could|will|would|has|have|had|work|works|exist|there)\b",
+    rf"(?:{'|'.join(AUXILIARIES)}|work|works|exist|there)\b",
     re.IGNORECASE,
 )
+
+
+def how_many(question: str) -> list[str]:
+    """The words of the thing a "how many N ...?" question counts ("business customers"), without
+    stop words and generic words; empty for any other question."""
+    m = HOW_MANY_RE.search(question)
+    if not m:
+        return []
+    return [w for w in words(m.group("np")) if w not in STOPWORDS and w not in LIGHT_WORDS]
+
+
+def named_tokens(question: str) -> list[tuple[str, list[str] | None]]:
+    """The tokens of a question that name something specific, possessive "'s" removed: numbers,
+    with their digit groups of two or more ("2023", "$1.2B" -> ["12"]...), and names (an acronym,
+    or a capitalised word past the first), with None."""
+    out: list[tuple[str, list[str] | None]] = []
+    for pos, tok in enumerate(re.findall(r"[\w'’+&.-]+", question)):
+        tok = tok.strip(".'’-")
+        if tok.lower().endswith(("'s", "’s")):
+            tok = tok[:-2]
+        if not tok:
+            continue
+        if NUMBER_RE.search(tok):
+            out.append((tok, [g for g in re.findall(r"\d+", tok) if len(g) >= 2]))
+        elif (tok.isupper() and len(tok) >= 2) or (pos > 0 and tok[:1].isupper()):
+            out.append((tok, None))
+    return out
 
 
 def focus_noun(question: str) -> tuple[str, str] | None:
@@ -538,23 +565,14 @@ class Composer:
     def missing_terms(self, question: str) -> list[str]:
         """Specific things the question names that the documents never mention (see module doc)."""
         missing = []
-        raw_tokens = re.findall(r"[\w'’+&.-]+", question)
         candidates = []
-        for pos, tok in enumerate(raw_tokens):
-            tok = tok.strip(".'’-")
-            if not tok:
-                continue
-            if tok.lower().endswith(("'s", "’s")):
-                tok = tok[:-2]
-            low = tok.lower()
-            if NUMBER_RE.search(tok):
+        for tok, groups in named_tokens(question):
+            if groups is not None:
                 # a number of two digits or more (a year, an amount) must appear in the documents
-                groups = [g for g in re.findall(r"\d+", tok) if len(g) >= 2]
                 if any(g not in self._corpus_words for g in groups):
                     missing.append(tok)
                 continue
-            name_like = (tok.isupper() and len(tok) >= 2) or (pos > 0 and tok[:1].isupper())
-            if not name_like or low in STOPWORDS:
+            if tok.lower() in STOPWORDS:
                 continue
             parts = [p for p in words(tok) if p not in STOPWORDS]
             if not parts or all(
@@ -572,18 +590,10 @@ class Composer:
         that the passage of the best unit never mentions, nor anything close to them: that passage
         answers a neighbouring question (SenseTime's revenue, growth in another year), not this one.
         The corpus's ubiquitous words (its subject) need no support."""
-        raw_tokens = re.findall(r"[\w'’+&.-]+", query)
         wanted = []
-        for pos, tok in enumerate(raw_tokens):
-            tok = tok.strip(".'’-")
-            if tok.lower().endswith(("'s", "’s")):
-                tok = tok[:-2]
-            if not tok:
-                continue
-            if NUMBER_RE.search(tok):
-                wanted += [g for g in re.findall(r"\d+", tok) if len(g) >= 2]
-                continue
-            if not ((tok.isupper() and len(tok) >= 2) or (pos > 0 and tok[:1].isupper())):
+        for tok, groups in named_tokens(query):
+            if groups is not None:
+                wanted += groups
                 continue
             wanted += [
                 w
@@ -615,10 +625,9 @@ class Composer:
     def _counted_list(self, query: str, best: ScoredUnit) -> bool:
         """ "How many research centres are there?" and the best unit is an item of a list under a
         heading that names them: the list answers (its length is the count)."""
-        m = HOW_MANY_RE.search(query)
-        if not m or best.unit.list_id is None:
+        asked = how_many(query)
+        if not asked or best.unit.list_id is None:
             return False
-        asked = [w for w in words(m.group("np")) if w not in STOPWORDS and w not in LIGHT_WORDS]
         heading = [stem(w) for w in words(self._label(best.chunk_index))]
         return bool(asked) and all(any(_soft_equal(stem(a), h) for h in heading) for a in asked)
 
@@ -626,10 +635,9 @@ class Composer:
         """ "How many patents ...?" answered by "hundreds of papers": the thing counted in the best
         unit (the words after its figures, and its label) is neither the thing asked about nor
         close to it. Returns the thing asked about, or None."""
-        m = HOW_MANY_RE.search(query)
-        if not m or self.embedder is None:
+        asked = how_many(query)
+        if not asked or self.embedder is None:
             return None
-        asked = [w for w in words(m.group("np")) if w not in STOPWORDS and w not in LIGHT_WORDS]
         figures = list(QUANTITY_RE.finditer(best.unit.text))
         if not asked or not figures or asked[-1] in TIME_UNITS:
             return None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from rag.lexical import STOPWORDS, words
+from rag.lexical import AUXILIARIES, STOPWORDS, words
 
 NUMBER_RE = re.compile(r"\d")
 
@@ -82,8 +82,8 @@ ELLIPSIS_RE = re.compile(
 )
 PERSONAL = {"he", "him", "his", "she", "her"}  # replaced only by a person's name
 WH = "what|which|who|whom|whose|where|when|why|how"
-AUX = "does|do|did|is|are|was|were|can|could|will|would|has|have|had|should|may|might"
-AUXES = set(AUX.split("|"))
+AUX = "|".join(AUXILIARIES)
+AUXES = set(AUXILIARIES)
 COPULAS = {"is", "are", "was", "were"}
 LEADING_RE = re.compile(r"^(?:(?:for|of|in|on|about|with|to|the|a|an|its|their|his|her)\s+)+", re.I)
 # a follow-up that leans on the last question without naming it: "else", or "there" as a place

@@ -26,6 +26,10 @@ STOPWORDS = frozenset(
     under over between among within across behind after before during through against without upon
     via per onto off out up down""".split()
 )
+# auxiliary verbs, which open a question or follow its question word ("What *does* X do?")
+AUXILIARIES = (
+    "does do did is are was were can could will would has have had should may might".split()
+)
 
 
 @lru_cache(maxsize=1)
