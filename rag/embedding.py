@@ -229,7 +229,8 @@ def _split_cached(texts: Sequence[str], get) -> tuple[dict[str, np.ndarray], lis
 
 def content_positions(pieces: Sequence[str]) -> list[int]:
     """Positions of the content tokens among a text's word pieces: word-initial pieces (not "##"
-    continuations, not [CLS]/[SEP]/[PAD]) made of letters or digits and not stop words."""
+    continuations, not [CLS]/[SEP]/[PAD]) made of letters or digits and not stop words. A change
+    here must bump ``rag.index.TOKEN_VERSION``."""
     from rag.lexical import STOPWORDS
 
     return [

@@ -59,6 +59,9 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 # Bump when what is embedded for a chunk or unit changes: old indexes are then rebuilt.
 EMBED_TEXT_VERSION = 4
+# Bump when which tokens of a text get vectors changes (embedding.content_positions): token vectors
+# are reused by text, so without this an old selection would be carried into new builds.
+TOKEN_VERSION = 1
 INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
 # what decides the contents of a build besides the settings and the corpus: a change to any of these
 # modules or libraries makes the installed index stale (its vectors are still reused by text)
@@ -297,7 +300,8 @@ class Index:
             and previous.dimension == embedder.dimension
         ):
             known = previous.known_vectors()
-            known_tokens = previous.known_tokens()
+            if previous.manifest.get("settings", {}).get("token_version") == TOKEN_VERSION:
+                known_tokens = previous.known_tokens()
         vectors, n_chunk_new = _embed_reusing(
             embedder, [c.embed_text for c in chunks], known, batch_size, progress
         )
@@ -343,6 +347,7 @@ class Index:
                 **chunker.settings(),
                 "model": embedder.name,
                 "embed_text_version": EMBED_TEXT_VERSION,
+                "token_version": TOKEN_VERSION,
                 "pipeline": pipeline_fingerprint(),
                 **dense_settings(index_type, approx_above),
             },
@@ -540,6 +545,7 @@ class IndexStore:
             **self.chunker.settings(),
             "model": self.embedder.name,
             "embed_text_version": EMBED_TEXT_VERSION,
+            "token_version": TOKEN_VERSION,
             "pipeline": pipeline_fingerprint(),
             **dense_settings(self.index_type, self.approx_above),
         }

@@ -141,3 +141,20 @@ def test_chatbot_pins_the_vocabulary_so_word_lookups_skip_the_model(tiny_bot):
     out = embedder.embed(vocab, batch_size=256)
     assert embedder.embedded_texts == before
     np.testing.assert_array_equal(out, tiny_bot.index.vocab_vectors)
+
+
+def test_a_new_token_selection_recomputes_token_vectors_but_reuses_the_rest(
+    corpus, tmp_path, monkeypatch
+):
+    import rag.index
+
+    notices = []
+    store = IndexStore(tmp_path / "idx", corpus, Chunker(), Counting(), notify=notices.append)
+    first = store.load_or_build()
+    monkeypatch.setattr(rag.index, "TOKEN_VERSION", rag.index.TOKEN_VERSION + 1)
+    second = store.load_or_build()
+    assert notices == ["Rebuilding the index: settings changed (token_version)."]
+    assert second.manifest["embedded"] == {"chunks": 0, "units": 0, "words": 0}
+    assert second.manifest["token_vectors"]["units_embedded"] == len(
+        {unit_embed_text(c, u.text) for c in first.chunks for u in c.units}
+    )
