@@ -343,14 +343,7 @@ class Index:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "model": embedder.name,
             "dimension": embedder.dimension,
-            "settings": {
-                **chunker.settings(),
-                "model": embedder.name,
-                "embed_text_version": EMBED_TEXT_VERSION,
-                "token_version": TOKEN_VERSION,
-                "pipeline": pipeline_fingerprint(),
-                **dense_settings(index_type, approx_above),
-            },
+            "settings": index_settings(chunker, embedder, index_type, approx_above),
             "corpus": {d.doc_id: d.sha256 for d in docs},
             "n_chunks": len(chunks),
             "n_units": len(unit_texts),
@@ -472,6 +465,21 @@ class Index:
         )
 
 
+def index_settings(
+    chunker: Chunker, embedder: Embedder, index_type: str, approx_above: int
+) -> dict:
+    """Everything besides the corpus that decides what a build holds: recorded in its manifest and
+    compared with the running program's (``IndexStore.staleness``)."""
+    return {
+        **chunker.settings(),
+        "model": embedder.name,
+        "embed_text_version": EMBED_TEXT_VERSION,
+        "token_version": TOKEN_VERSION,
+        "pipeline": pipeline_fingerprint(),
+        **dense_settings(index_type, approx_above),
+    }
+
+
 def dense_settings(index_type: str, approx_above: int) -> dict:
     """The dense-index settings an index depends on (recorded in, and checked against, manifests)."""
     return {"index_type": check_index_type(index_type), "approx_above": approx_above}
@@ -541,14 +549,7 @@ class IndexStore:
         return self.root / "current"
 
     def expected_settings(self) -> dict:
-        return {
-            **self.chunker.settings(),
-            "model": self.embedder.name,
-            "embed_text_version": EMBED_TEXT_VERSION,
-            "token_version": TOKEN_VERSION,
-            "pipeline": pipeline_fingerprint(),
-            **dense_settings(self.index_type, self.approx_above),
-        }
+        return index_settings(self.chunker, self.embedder, self.index_type, self.approx_above)
 
     def staleness(self, docs: list[Document]) -> str | None:
         """Why the current index cannot serve this corpus and these settings; None when it can."""
@@ -557,11 +558,10 @@ class IndexStore:
         except IndexReadError as exc:
             # a dangling link (its build deleted) is damage to report, not a first start
             return str(exc) if os.path.lexists(self.current) else "no index yet"
-        if manifest.get("settings") != self.expected_settings():
+        built, expected = manifest.get("settings", {}), self.expected_settings()
+        if built != expected:
             changed = sorted(
-                k
-                for k in set(manifest.get("settings", {})) | set(self.expected_settings())
-                if manifest.get("settings", {}).get(k) != self.expected_settings().get(k)
+                k for k in set(built) | set(expected) if built.get(k) != expected.get(k)
             )
             if changed == ["pipeline"]:
                 return "this version of the program indexes differently (its code or libraries changed)"
