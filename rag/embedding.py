@@ -138,9 +138,13 @@ class Embedder(ABC):
         batch_size: int = 32,
         progress: bool = False,
         cache: bool = True,
+        tokens: dict[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Unit vectors of ``texts``, one row each. With ``cache`` the embedder's cache is read and
-        filled; without, each distinct text is embedded (an index build uses that)."""
+        filled; without, each distinct text is embedded (an index build uses that). An encoder
+        whose pass also gives content-token vectors (``encode_batch``) keeps them with the cache,
+        and puts them in ``tokens`` (text -> vectors) when given: an index build gets both from
+        one pass."""
         texts = list(texts)
         if not texts:
             self.warm_up()
@@ -159,21 +163,32 @@ class Embedder(ABC):
                 from concurrent.futures import ThreadPoolExecutor
 
                 with ThreadPoolExecutor(self.parallel) as pool:
-                    parts = list(pool.map(self.embed_batch, batches))
+                    parts = list(pool.map(self.encode_batch, batches))
             else:
-                parts = [self.embed_batch(b) for b in batches]
-            vectors = normalise(np.vstack(parts))
+                parts = [self.encode_batch(b) for b in batches]
+            vectors = normalise(np.vstack([v for v, _ in parts]))
+            per_text = [t for vecs, toks in parts for t in (toks or [None] * len(vecs))]
             self.__dict__["_embedded_texts"] = self.embedded_texts + len(missing)
-            for t, vec in zip(missing, vectors, strict=True):
+            for t, vec, tok in zip(missing, vectors, per_text, strict=True):
                 found[t] = vec
                 if cache:
                     self.cache.put(t, vec)
+                if tok is not None:
+                    if cache:
+                        self._remember_tokens(t, tok)
+                    if tokens is not None:
+                        tokens[t] = tok
         if not self.dimension:
             self.dimension = len(next(iter(found.values())))
         return np.ascontiguousarray(np.stack([found[t] for t in texts]), dtype=np.float32)
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+    def encode_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """``embed_batch``, plus the content-token vectors (unit length) when the same pass gives
+        them; an encoder that can overrides this."""
+        return self.embed_batch(texts), None
 
     # ---- token vectors ----------------------------------------------------------------------------
 

@@ -172,15 +172,15 @@ def _embed_reusing(
     known: dict[str, np.ndarray],
     batch_size: int,
     progress: bool,
+    tokens: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors of ``texts``, taken from ``known`` (text -> vector of an earlier build) where the text
-    is the same, embedded otherwise (and added to ``known``). Returns the vectors and how many
-    distinct texts were embedded."""
+    is the same, embedded otherwise (and added to ``known``; token vectors that came with the pass
+    go to ``tokens``). Returns the vectors and how many distinct texts were embedded."""
     todo = list(dict.fromkeys(t for t in texts if t not in known))
     if todo:
-        known.update(
-            zip(todo, embedder.embed(todo, batch_size, progress, cache=False), strict=True)
-        )
+        vectors = embedder.embed(todo, batch_size, progress, cache=False, tokens=tokens)
+        known.update(zip(todo, vectors, strict=True))
     if not texts:
         return np.zeros((0, embedder.dimension), dtype=np.float32), 0
     return np.ascontiguousarray(np.stack([known[t] for t in texts]), dtype=np.float32), len(todo)
@@ -306,18 +306,24 @@ class Index:
             embedder, [c.embed_text for c in chunks], known, batch_size, progress
         )
         unit_texts = [unit_embed_text(c, u.text) for c in chunks for u in c.units]
-        unit_vectors, n_unit_new = _embed_reusing(embedder, unit_texts, known, batch_size, progress)
+        with_tokens = len(unit_texts) <= TOKEN_UNITS_MAX
+        passed: dict[str, np.ndarray] = {}  # token vectors from the pass that embeds new units
+        unit_vectors, n_unit_new = _embed_reusing(
+            embedder, unit_texts, known, batch_size, progress, passed if with_tokens else None
+        )
         vocab = vocabulary(chunks)
         vocab_vectors, n_word_new = _embed_reusing(embedder, vocab, known, 256, progress)
         del known
         token_vectors = token_offsets = None
-        n_token_new = 0
-        if len(unit_texts) <= TOKEN_UNITS_MAX:
+        n_token_new = len(passed)
+        if with_tokens:
+            known_tokens.update(passed)
+            # units whose vectors were reused but not their tokens, or an encoder without a joint pass
             todo = list(dict.fromkeys(t for t in unit_texts if t not in known_tokens))
             got = embedder.embed_tokens(todo, batch_size, cache=False) if todo else []
             if got is not None:
                 known_tokens.update(zip(todo, got, strict=True))
-                n_token_new = len(todo)
+                n_token_new += len(todo)
                 parts = [known_tokens[t] for t in unit_texts]
                 token_offsets = np.zeros(len(parts) + 1, dtype=np.int64)
                 token_offsets[1:] = np.cumsum([len(p) for p in parts])

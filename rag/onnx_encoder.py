@@ -449,11 +449,12 @@ class OnnxEmbedder(Embedder):
         ]
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return self._run(texts)[0]
+
+    def encode_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        # the token vectors come with the pass: ``embed`` keeps them, so asking next costs nothing
         vectors, tokens = self._run(texts)
-        # the token vectors come with the pass: kept, so asking for them next costs nothing
-        for text, vecs in zip(texts, tokens, strict=True):
-            self._remember_tokens(text, normalise(vecs.reshape(-1, vectors.shape[1])))
-        return vectors
+        return vectors, [normalise(t.reshape(-1, vectors.shape[1])) for t in tokens]
 
     def token_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
         return self._run(texts)[1]

@@ -158,3 +158,39 @@ def test_a_new_token_selection_recomputes_token_vectors_but_reuses_the_rest(
     assert second.manifest["token_vectors"]["units_embedded"] == len(
         {unit_embed_text(c, u.text) for c in first.chunks for u in c.units}
     )
+
+
+def test_an_encoder_giving_token_vectors_with_its_pass_is_run_once_per_unit(corpus, tmp_path):
+    class Joint(HashEmbedder):
+        """Gives token vectors with the sentence pass, as the ONNX encoder does; counts separate
+        token passes (token_batch called outside encode_batch)."""
+
+        def __init__(self):
+            super().__init__(32)
+            self.inside = False
+            self.separate_token_passes = 0
+
+        def encode_batch(self, texts):
+            self.inside = True
+            try:
+                return self.embed_batch(texts), [t for t in self.token_batch(texts)]
+            finally:
+                self.inside = False
+
+        def token_batch(self, texts):
+            if not self.inside:
+                self.separate_token_passes += 1
+            return super().token_batch(texts)
+
+    embedder = Joint()
+    store = IndexStore(tmp_path / "idx", corpus, Chunker(), embedder, notify=[].append)
+    index = store.load_or_build()
+    assert index.has_tokens
+    assert index.manifest["token_vectors"]["units_embedded"] == len(
+        {unit_embed_text(c, u.text) for c in index.chunks for u in c.units}
+    )
+    assert embedder.separate_token_passes == 0  # the units went through the model once
+    # a plain encoder (no joint pass) still gets its token vectors, in a separate pass
+    plain = Counting()
+    other = IndexStore(tmp_path / "idx2", corpus, Chunker(), plain, notify=[].append)
+    assert other.load_or_build().has_tokens
