@@ -49,10 +49,12 @@ class Answer:
     citations: list[Citation]
     abstained: bool
     reason: str  # why it answered or abstained, with the score and threshold
-    score: float  # the abstention score (see answering.py), compared to threshold
+    score: float  # what the decision compared with threshold: P(answerable), or the evidence score
     threshold: float
     mode: str
     k: int
+    p_answerable: float | None = None  # the trained scorer's calibrated P(answerable)
+    understood_as: str | None = None  # how a follow-up was read, when that was a guess
     passages: list = field(default_factory=list)  # retrieval.Passage objects, best first
     timings_ms: dict[str, float] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # e.g. "the question was truncated to ..."
@@ -66,6 +68,8 @@ class Answer:
             "reason": self.reason,
             "score": round(float(self.score), 6),
             "threshold": self.threshold,
+            "p_answerable": None if self.p_answerable is None else round(self.p_answerable, 6),
+            "understood_as": self.understood_as,
             "mode": self.mode,
             "k": self.k,
             "citations": [c.to_dict() for c in self.citations],

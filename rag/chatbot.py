@@ -18,16 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.answer import Composer, QuestionAnalysis, analyse
+from rag.answer.model import DEFAULT_PATH, AnswerModel
 from rag.answer_types import Answer
-from rag.answering import Composer
 from rag.chunking import Chunker
+from rag.corpus_stats import CorpusStats
 from rag.embedding import Embedder, make_embedder
-from rag.followup import normalise_history, rewrite
+from rag.followup import normalise_history, resolve
 from rag.index import Index, IndexStore
-from rag.retrieval import Passage, Retriever, check_mode
+from rag.retrieval import Passage, Reranker, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
-
-RERANK_POOL = 30  # hybrid: how many RRF candidates the sentence-level reranker reorders
 
 
 class QuestionError(ValueError):
@@ -63,7 +63,10 @@ class Chatbot:
         self._notify = notify
         self._index: Index | None = None
         self._retriever: Retriever | None = None
+        self._stats: CorpusStats | None = None
+        self._reranker: Reranker | None = None
         self._composer: Composer | None = None
+        self._model: AnswerModel | None = None
         self._lock = threading.Lock()
         self.load_count = 0
 
@@ -112,13 +115,29 @@ class Chatbot:
                 self.load_count += 1
         return self
 
-    def _use(self, index: Index) -> None:
-        """Serve questions from ``index``: its retriever and composer, its words' vectors pinned
-        in the embedder's cache (so composing an answer needs no model call per word)."""
+    @property
+    def answer_model(self) -> AnswerModel | None:
+        """The trained answer scorer (loaded once; None when ``answer.use_model`` is off)."""
         s = self.settings
+        if self._model is None and s.answer.use_model:
+            self._model = AnswerModel.load(s.answer_model or DEFAULT_PATH)
+        return self._model
+
+    def _use(self, index: Index) -> None:
+        """Serve questions from ``index``: its retriever, reranker and composer, its words'
+        vectors pinned in the embedder's cache (so composing an answer needs no model call per
+        word)."""
+        s, a = self.settings, self.settings.answer
+        stats = CorpusStats(index, self.embedder, a.ubiquitous_share)
         self._retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
+        self._reranker = Reranker(
+            index, stats, a.rerank_token_weight, a.rerank_lexical, a.lexical_cap, a.title_bonus
+        )
         self.embedder.cache.pin(index.vocab, index.vocab_vectors)
-        self._composer = Composer(index, s.abstain_threshold, self.embedder)
+        self._composer = Composer(
+            index, stats, a, s.abstain_threshold, self.answer_model, self.embedder
+        )
+        self._stats = stats
         self._index = index
 
     @property
@@ -139,9 +158,9 @@ class Chatbot:
     ) -> tuple[list[Passage], np.ndarray, np.ndarray | None, dict]:
         """Passages for a standalone query, the focused query vector units are compared with, and
         timings. Hybrid mode fuses dense and BM25 candidates by RRF, then reranks them by their
-        best sentence (``Composer.rerank``)."""
+        best sentence (``Reranker``)."""
         t0 = time.perf_counter()
-        focus = self._composer.focus(query)
+        focus = self._stats.focus(query)
         texts = [focus] if focus == query else [focus, query]
         vectors = self.embedder.embed(texts)
         fvec, qvec = vectors[0], vectors[-1]
@@ -149,8 +168,10 @@ class Chatbot:
         q_tokens = self.embedder.embed_tokens([focus])[0] if self._index.has_tokens else None
         t1 = time.perf_counter()
         if mode == "hybrid":
-            pool = self._retriever.retrieve(query, qvec, max(k, RERANK_POOL), mode)
-            passages = self._composer.rerank(query, pool, fvec, k, q_tokens)
+            pool = self._retriever.retrieve(
+                query, qvec, max(k, self.settings.answer.rerank_pool), mode
+            )
+            passages = self._reranker.run(query, pool, fvec, k, q_tokens)
         else:
             passages = self._retriever.retrieve(query, qvec, k, mode)
         t2 = time.perf_counter()
@@ -166,6 +187,12 @@ class Chatbot:
             except QuestionError:
                 continue
         return turns
+
+    def analyse(self, question: str, history: list | None = None) -> QuestionAnalysis:
+        """Question analysis: the standalone query (follow-ups resolved against the history) and
+        what the question asks for."""
+        resolved = resolve(question, self._clean_history(history))
+        return analyse(question, resolved.query, resolved.understood_as)
 
     def retrieve(
         self, question: str, k: int | None = None, mode: str | None = None
@@ -190,13 +217,13 @@ class Chatbot:
             raise ValueError(f"k={k} must be at least 1")
         self.warm_up()
         t_load = time.perf_counter()
-        query = rewrite(question, self._clean_history(history))
+        analysis = self.analyse(question, history)
         t_rewrite = time.perf_counter()
-        passages, fvec, q_tokens, timings = self._search(query, k, mode)
+        passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode)
         t_compose = time.perf_counter()
-        answer = self._composer.compose(
-            question, query, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
-        )
+        answer = self._composer.compose(analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens)
+        if analysis.understood_as:
+            notices.append(f"Understood as: {analysis.understood_as}")
         t_end = time.perf_counter()
         answer.notices = notices + answer.notices
         answer.timings_ms = {

@@ -22,6 +22,7 @@ unchanged. No model is used.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from rag.lexical import AUXILIARIES, STOPWORDS, words
 
@@ -258,11 +259,52 @@ def _rewrite_one(question: str, previous: str) -> str:
         return "".join(out)
     content = [w for w in words(question) if w not in STOPWORDS and w not in QUESTION_WORDS]
     if not content:
-        passive = _passive(question, previous)
-        if passive:
-            return passive
-        return f"{question.rstrip('?.! ')} {prev_topic}?"
+        return (
+            _passive(question, previous)
+            or _counted(question, previous)
+            or _carry(question, previous)
+        )
     return question
+
+
+def _context(previous: str, known: set[str] = frozenset()) -> list[str]:
+    """The content tokens of the previous question, in order, without those in ``known``."""
+    return list(
+        dict.fromkeys(
+            tok
+            for i, tok in enumerate(TOKEN_RE.findall(previous))
+            if (
+                tok.lower() not in STOPWORDS | QUESTION_WORDS | AUXES
+                or (i > 0 and tok[:1].isupper() and tok.lower() not in QUESTION_WORDS | AUXES)
+            )
+            and not set(words(tok)) <= known
+        )
+    )
+
+
+def _carry(question: str, previous: str) -> str:
+    """A bare follow-up ("When was that?", "Why?") keeps its own question word and takes the
+    previous question's content words along: "When was that? (A B C)"."""
+    context = _context(previous, set(words(question)))
+    if not context:
+        return question
+    return f"{question.rstrip('?.! ')} ({' '.join(context)})?"
+
+
+def _counted(question: str, previous: str) -> str | None:
+    """ "How many are there?" after "Which bridges cross the river?" -> "How many bridges cross
+    the river?": the count is of what the previous question asked about (its words after the
+    question word, up to its verb)."""
+    if not re.match(r"(?i)\s*how many\b", question):
+        return None
+    m = re.match(
+        rf"(?i)\s*(?:what|which)\s+(?P<np>(?:(?!(?:{AUX})\b)[\w'’-]+\s+){{0,3}}?[\w'’-]+s)\b"
+        r"(?P<rest>.*?)[?.!]*\s*$",
+        previous,
+    )
+    if not m:
+        return None
+    return f"How many {m.group('np')}{m.group('rest')}?"
 
 
 def _passive(question: str, previous: str) -> str | None:
@@ -343,6 +385,21 @@ def swap_slot(previous: str, new: str) -> str | None:
     start, end, text, possessive = fits[-1]
     suffix = "'s" if possessive else ""
     return f"{previous[:start]}{x}{suffix}{previous[end:]}"
+
+
+@dataclass
+class Resolved:
+    """A follow-up resolved: the standalone ``query`` and, when it differs from the question as
+    asked, ``understood_as`` (the same query), which the answer shows so a wrong guess is seen."""
+
+    query: str
+    understood_as: str | None = None
+
+
+def resolve(question: str, history: list[str]) -> Resolved:
+    """``rewrite``, saying how the question was understood when that took a guess."""
+    query = rewrite(question, history)
+    return Resolved(query, query if query != question else None)
 
 
 def rewrite(question: str, history: list[str]) -> str:

@@ -96,7 +96,7 @@ def unit_embed_text(chunk: Chunk, unit_text: str) -> str:
     """A unit is embedded with its section headings but not the document title:
     "Company Info: Founder: Professor Xiao'ou Tang". Every unit of a document shares the title, so
     it only blurs units together; the query is embedded without the corpus's ubiquitous words to
-    match (see answering.Composer.focus), and the title is matched lexically instead."""
+    match (see CorpusStats.focus), and the title is matched lexically instead."""
     path = chunk.search_heading.split(" > ")
     return f"{' > '.join(path[1:] or path)}: {unit_text}"
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.chunking import Chunk
+from rag.corpus_stats import CorpusStats
 from rag.index import Index
+from rag.lexical import terms
 
 MODES = ("dense", "bm25", "hybrid")
 DEPTH = 100  # chunks each ranking contributes to the fusion
@@ -35,7 +37,7 @@ class Passage:
     dense_score: float | None = None
     lexical_rank: int | None = None
     lexical_score: float | None = None
-    rerank_score: float | None = None  # hybrid only: best unit cosine + bonuses (answering.py)
+    rerank_score: float | None = None  # hybrid only: best unit cosine + bonuses (``Reranker``)
 
     def to_dict(self, with_text: bool = True) -> dict:
         d = {
@@ -213,4 +215,77 @@ class Retriever:
                     lexical_score=None if lexical is None else float(lexical[i]),
                 )
             )
+        return out
+
+
+def align_rows(index: Index, q_tokens: np.ndarray | None, rows: range) -> np.ndarray:
+    """Token alignment of a question with a run of consecutive unit rows (a chunk's): for each
+    content token of the question, its best cosine with a content token of the unit, averaged.
+    Contextual token vectors match a paraphrase ("spin out of" ~ "originating from") that one
+    pooled vector per sentence blurs. Zeros without token vectors."""
+    out = np.zeros(len(rows), dtype=np.float32)
+    if q_tokens is None or not len(q_tokens) or not index.has_tokens or not len(rows):
+        return out
+    offsets = index.token_offsets[rows.start : rows.stop + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    if end == start:
+        return out
+    tokens = index.token_rows(start, end)
+    sims = q_tokens @ tokens.T  # (question tokens, unit tokens of these rows)
+    has = np.diff(offsets) > 0
+    firsts = (offsets[:-1] - start)[has]
+    out[has] = np.maximum.reduceat(sims, firsts, axis=1).mean(axis=0)
+    return out
+
+
+class Reranker:
+    """Reorders candidate passages by their best unit: its cosine with the focused query plus a
+    share of its token alignment, plus a small bonus for the passage's (capped) BM25 score and one
+    when the query names the passage's document title (which only tells documents apart in a
+    corpus of several). The weights are ``AnswerConfig``'s ``rerank_*`` and ``title_bonus``."""
+
+    def __init__(
+        self,
+        index: Index,
+        stats: CorpusStats,
+        token_weight: float = 0.5,
+        lexical_weight: float = 0.05,
+        lexical_cap: float = 5.0,
+        title_bonus: float = 0.1,
+    ):
+        self.index = index
+        self.stats = stats
+        self.token_weight = token_weight
+        self.lexical_weight = lexical_weight
+        self.lexical_cap = lexical_cap
+        self.title_bonus = title_bonus
+
+    def run(
+        self,
+        query: str,
+        passages: list[Passage],
+        fvec: np.ndarray,
+        k: int,
+        q_tokens: np.ndarray | None = None,
+    ) -> list[Passage]:
+        q_terms = set(terms(query))
+        scored = []
+        for p in passages:
+            ci = self.index.by_id[p.chunk.id]
+            rows = self.index.unit_rows(ci)
+            cos = self.index.unit_vectors[rows.start : rows.stop] @ fvec if len(rows) else [-1.0]
+            if q_tokens is not None and len(rows):
+                cos = cos + self.token_weight * align_rows(self.index, q_tokens, rows)
+            score = float(np.max(cos)) + self.lexical_weight * min(
+                p.lexical_score or 0.0, self.lexical_cap
+            )
+            if q_terms & self.stats.title_terms[ci]:
+                score += self.title_bonus
+            scored.append((score, p))
+        scored.sort(key=lambda t: -t[0])
+        out = []
+        for rank, (score, p) in enumerate(scored[:k], 1):
+            p.rank = rank
+            p.rerank_score = score
+            out.append(p)
         return out

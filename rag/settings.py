@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.answer.config import AnswerConfig
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
 DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
@@ -48,7 +50,9 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     """Every knob of the engine. Validated where it enters."""
 
-    model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
 
     corpus_dir: Path = BUNDLED_CORPUS
     data_dir: Path = PROJECT_ROOT / ".rag"
@@ -77,8 +81,10 @@ class Settings(BaseSettings):
     rrf_k: int = 60
 
     # answering
-    abstain_threshold: float = 0.30
+    abstain_threshold: float = 0.30  # evidence score threshold when no trained model is used
     max_question_chars: int = 2000
+    answer_model: Path | None = None  # trained answer scorer (default: the bundled one)
+    answer: AnswerConfig = AnswerConfig()  # every weight and threshold of the answer stage
 
     @field_validator("chunk_tokens")
     @classmethod

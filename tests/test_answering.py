@@ -5,15 +5,22 @@ answers are exact; a few run on the real profile and model (marked slow)."""
 
 import pytest
 
-from rag.answering import (
-    _shorten,
-    focus_noun,
-    has_kind,
-    is_enumerating,
-    question_kind,
-)
+from rag.answer import question as question_analysis
+from rag.answer.kinds import has_kind, question_kind
+from rag.answer.matching import query_terms, soft_equal
+from rag.answer.render import shorten as _shorten
 from rag.chatbot import Chatbot
 from rag.embedding import HashEmbedder
+from rag.retrieval import align_rows
+
+
+def focus_noun(question):
+    return question_analysis.focus_noun(question, question_kind(question))
+
+
+def is_enumerating(question, heading_terms=frozenset()):
+    return question_analysis.analyse(question).enumerating(heading_terms)
+
 
 DOC = """# Zeta Corp
 
@@ -304,15 +311,16 @@ def test_real_names_supported_by_the_passage_are_answered(real_bot, question, ex
 @pytest.mark.slow
 def test_real_common_words_also_match_their_closest_corpus_words_but_names_do_not(real_bot):
     real_bot.warm_up()
-    composer = real_bot._composer
-    alts = {t: a for t, _, a in composer.query_terms("How many business customers are there?")}
+    stats, threshold = real_bot._stats, real_bot.settings.answer.synonym_threshold
+    q = "How many business customers are there?"
+    alts = {t: a for t, _, a in query_terms(q, stats, threshold)}
     assert "enterpris" in alts["busi"]  # "business" also matches "enterprises"
-    alts = {t: a for t, _, a in composer.query_terms("Are its rivals only in China?")}
+    alts = {t: a for t, _, a in query_terms("Are its rivals only in China?", stats, threshold)}
     assert alts["china"] == {"china"}  # a name is not widened to other names ("Shanghai")
 
 
 def test_references_to_the_subject_are_not_matched_against_headings(zeta):
-    composer = zeta.warm_up()._composer
+    composer = zeta.warm_up()._stats
     assert composer.subject_free("When did the company start?") == "When did start?"
     assert composer.subject_free("Who is the firm's founder?") == "Who is founder?"
     # a corpus word after it makes a compound ("the business lines"), and "enterprise-facing"
@@ -345,21 +353,21 @@ def test_token_alignment_of_a_chunk_equals_the_per_unit_definition(zeta):
     import numpy as np
 
     bot = zeta.warm_up()
-    composer, index = bot._composer, bot.index
+    index = bot.index
     q = bot.embedder.embed_tokens(["welders for robots in Oslo"])[0]
     for ci in range(len(index.chunks)):
         rows = index.unit_rows(ci)
-        fast = composer.align_rows(q, rows)
+        fast = align_rows(index, q, rows)
         for i, row in enumerate(rows):
             unit = index.unit_tokens(row)
             slow = float(np.mean(np.max(q @ unit.T, axis=1))) if len(unit) else 0.0
             assert abs(fast[i] - slow) < 1e-5
-    assert composer.align(None, 0) == 0.0
+    assert align_rows(index, None, range(0, 1))[0] == 0.0
 
 
 @pytest.mark.slow
 def test_real_token_alignment_recognises_a_paraphrase(real_bot):
-    index, composer = real_bot.index, real_bot._composer
+    index = real_bot.index
     rows = {
         u.text: row
         for ci, c in enumerate(index.chunks)
@@ -368,7 +376,11 @@ def test_real_token_alignment_recognises_a_paraphrase(real_bot):
     origin = next(r for t, r in rows.items() if t.startswith("Originating from"))
     founded = rows["Founded: October 2014"]
     q = real_bot.embedder.embed_tokens(["Which university lab did it spin out of?"])[0]
-    assert composer.align(q, origin) > composer.align(q, founded) + 0.05
+
+    def align(q, row):
+        return float(align_rows(index, q, range(row, row + 1))[0])
+
+    assert align(q, origin) > align(q, founded) + 0.05
 
 
 @pytest.mark.slow
@@ -418,8 +430,9 @@ def test_real_a_question_naming_a_long_section_gets_its_opening_sentence(real_bo
 
 
 def test_british_and_american_spellings_match():
-    from rag.answering import _soft_equal
     from rag.lexical import stem
+
+    _soft_equal = soft_equal
 
     for a, b in [("centres", "centers"), ("colour", "color"), ("organise", "organize")]:
         assert _soft_equal(stem(a), stem(b)), (a, b)

@@ -20,7 +20,7 @@ from rag.followup import normalise_history, rewrite, topic
             "How about Smart Life?",
             "What does Smart Life include?",
         ),
-        (["Who founded SenseTime?"], "Where?", "Where SenseTime?"),
+        (["Who founded SenseTime?"], "Where?", "Where (founded SenseTime)?"),
         (["Who founded SenseTime?"], "What is SenseNova?", "What is SenseNova?"),
         (
             ["Who founded SenseTime?", "When was it founded?"],
@@ -119,3 +119,32 @@ def test_normalise_history_accepts_every_shape_and_does_not_mutate():
     assert normalise_history([("q1", "a1"), ["q2", None]]) == ["q1", "q2"]
     assert normalise_history(None) == []
     assert normalise_history([{"role": "user", "content": None}, 5]) == []
+
+
+@pytest.mark.parametrize(
+    "history,question,expected",
+    [
+        # a bare follow-up takes the last question's words along instead of bolting its topic on
+        (
+            ["Why is Acme on the trade blacklist?"],
+            "When was that?",
+            "When was that (Acme trade blacklist)?",
+        ),
+        # "how many are there" counts what the last question asked about
+        (
+            ["Which bridges does Oslo have?"],
+            "How many are there?",
+            "How many bridges does Oslo have?",
+        ),
+    ],
+)
+def test_bare_follow_ups_keep_the_last_questions_subject(history, question, expected):
+    assert rewrite(question, history) == expected
+
+
+def test_resolve_says_how_a_follow_up_was_understood():
+    from rag.followup import resolve
+
+    r = resolve("When was that?", ["Why is Acme on the trade blacklist?"])
+    assert r.understood_as == r.query != "When was that?"
+    assert resolve("Who founded Acme?", []).understood_as is None

@@ -1,0 +1,263 @@
+"""The answer stage, end to end, for one index: ``Composer.compose`` reads as the list of stages.
+
+    analysis (rag.answer.question) + passages (rag.retrieval)
+      -> candidates.gather     every unit of the passages, with its signals
+      -> features + model      P(unit answers) ranks them; P(answerable) from the best units and
+                               the answerability checks (rag.answer.answerability)
+      -> select.Selector       which units make the answer (list, section, outline, single)
+      -> render.render         text with [n] markers and citations
+      -> Answer
+
+With no trained model (``AnswerConfig.use_model=False``, or none loaded) the candidates are ranked by
+their hand-set prior and the checks decide in their documented order, with the evidence score
+compared to ``abstain_threshold``: the engine as it was before it was trained, kept as a baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag.answer.answerability import Checker, Verdicts
+from rag.answer.candidates import Candidate, gather
+from rag.answer.config import AnswerConfig
+from rag.answer.features import named_words, question_features, unit_features
+from rag.answer.kinds import STRICT_KINDS
+from rag.answer.matching import QTerm, query_terms
+from rag.answer.model import AnswerModel
+from rag.answer.question import FILLER_RE, QuestionAnalysis
+from rag.answer.render import Line, abstain_text, render
+from rag.answer.select import Selector
+from rag.answer_types import Answer
+from rag.chunking import Unit
+from rag.corpus_stats import CorpusStats
+from rag.index import Index
+from rag.lexical import terms, words
+from rag.retrieval import Passage
+
+
+@dataclass
+class Judgement:
+    """Everything the answer stage decided before selecting units: the ranked candidates, the
+    checks' verdicts, the features the model read, and the decision with its reason."""
+
+    ranked: list[Candidate]
+    q_terms: list[QTerm]
+    verdicts: Verdicts
+    unit_x: np.ndarray
+    question_x: np.ndarray
+    p_answerable: float | None
+    evidence: float
+    answer: bool
+    reason: str
+    threshold: float
+    probs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+class Composer:
+    def __init__(
+        self,
+        index: Index,
+        stats: CorpusStats,
+        config: AnswerConfig,
+        abstain_threshold: float = 0.30,
+        model: AnswerModel | None = None,
+        embedder=None,
+    ):
+        self.index = index
+        self.stats = stats
+        self.config = config
+        self.threshold = abstain_threshold
+        self.model = model if config.use_model else None
+        self.checker = Checker(index, stats, config, embedder)
+        self.selector = Selector(index, stats, config)
+
+    # ---- stages -------------------------------------------------------------------------------
+
+    def lead(self, a: QuestionAnalysis, passages: list[Passage]) -> tuple[int, Unit] | None:
+        """A question that names the corpus's subject (a word in nearly every chunk) and no other
+        content word ("Tell me about <subject>") is answered by its document's opening sentence."""
+        if not passages or not set(words(a.query)) & self.stats.ubiquitous:
+            return None
+        if a.kind in STRICT_KINDS or terms(FILLER_RE.sub(" ", self.stats.focus(a.query))):
+            return None
+        doc = passages[0].chunk.doc_id
+        firsts = [i for i, c in enumerate(self.index.chunks) if c.doc_id == doc and c.units]
+        if not firsts:
+            return None
+        ci = min(firsts, key=lambda i: self.index.chunks[i].char_start)
+        return ci, self.index.chunks[ci].units[0]
+
+    def judge(
+        self,
+        a: QuestionAnalysis,
+        qvec: np.ndarray,
+        passages: list[Passage],
+        q_tokens: np.ndarray | None = None,
+    ) -> Judgement:
+        cfg = self.config
+        q_terms = query_terms(a.query, self.stats, cfg.synonym_threshold)
+        ranked = gather(self.index, self.stats, a, qvec, passages, q_terms, cfg, q_tokens)
+        named = named_words(a, self.stats.ubiquitous)
+        unit_x = unit_features(a, ranked, named)
+        probs = np.zeros(len(ranked))
+        if self.model is not None and ranked:
+            probs = self.model.unit_probs(unit_x)
+            for c, p in zip(ranked, probs, strict=True):
+                c.prob = float(p)
+            order = np.argsort(-probs, kind="stable")
+            ranked = [ranked[i] for i in order]
+            unit_x, probs = unit_x[order], probs[order]
+        verdicts = self.checker.run(a, ranked)  # may move a typed runner-up first
+        evidence = max((c.evidence for c in ranked), default=0.0)
+        passage_text = self.index.chunks[ranked[0].chunk_index].embed_text if ranked else ""
+        question_x = question_features(
+            a,
+            ranked,
+            [c.prob for c in ranked] if self.model else probs,
+            verdicts,
+            named,
+            passage_text,
+        )
+        if not ranked:
+            reason = "no passage was retrieved for this question"
+            return Judgement(
+                ranked,
+                q_terms,
+                verdicts,
+                unit_x,
+                question_x,
+                None,
+                0.0,
+                False,
+                reason,
+                self.threshold,
+                probs,
+            )
+        closest = f"closest: '{self.index.chunks[ranked[0].chunk_index].heading}'"
+        if self.model is not None:
+            p = self.model.p_answerable(question_x)
+            thr = self.model.threshold
+            score = f"P(answerable) {p:.2f}, threshold {thr:.2f}"
+            if p >= thr:
+                return Judgement(
+                    ranked,
+                    q_terms,
+                    verdicts,
+                    unit_x,
+                    question_x,
+                    p,
+                    evidence,
+                    True,
+                    f"{score}: answered",
+                    thr,
+                    probs,
+                )
+            why = verdicts.first() or f"the closest passages do not seem to answer it ({closest})"
+            return Judgement(
+                ranked,
+                q_terms,
+                verdicts,
+                unit_x,
+                question_x,
+                p,
+                evidence,
+                False,
+                f"{why} ({score})",
+                thr,
+                probs,
+            )
+        # no model: the checks in order, and the evidence score against the threshold
+        score = f"evidence score {evidence:.2f}, threshold {self.threshold:.2f}"
+        r = verdicts.reasons
+        why = r["realtime"] or r["missing"]
+        if not why and evidence < self.threshold:
+            why = f"too weak ({closest})"
+        why = why or r["kind"] or r["qualifier"] or r["uncounted"] or r["focus"]
+        if why:
+            return Judgement(
+                ranked,
+                q_terms,
+                verdicts,
+                unit_x,
+                question_x,
+                None,
+                evidence,
+                False,
+                f"{why} ({score})",
+                self.threshold,
+                probs,
+            )
+        return Judgement(
+            ranked,
+            q_terms,
+            verdicts,
+            unit_x,
+            question_x,
+            None,
+            evidence,
+            True,
+            f"evidence score {evidence:.2f} ≥ threshold {self.threshold:.2f}",
+            self.threshold,
+            probs,
+        )
+
+    def compose(
+        self,
+        a: QuestionAnalysis,
+        qvec: np.ndarray,
+        passages: list[Passage],
+        mode: str = "hybrid",
+        k: int = 5,
+        q_tokens: np.ndarray | None = None,
+    ) -> Answer:
+        base = dict(question=a.question, rewritten_query=a.query, mode=mode, k=k, passages=passages)
+        lead = self.lead(a, passages)
+        if lead is not None:
+            ci, unit = lead
+            passages = self.in_order(passages, [ci])
+            text, citations = render(self.index, [Line([(ci, unit)])], {})
+            return Answer(
+                text=text,
+                citations=citations,
+                abstained=False,
+                score=1.0,
+                threshold=self.threshold,
+                p_answerable=None,
+                understood_as=a.understood_as,
+                reason="the question asks about the documents' subject as a whole: answered with "
+                "the opening sentence of its document",
+                **{**base, "passages": passages},
+            )
+        j = self.judge(a, qvec, passages, q_tokens)
+        score = j.p_answerable if j.p_answerable is not None else j.evidence
+        common = dict(
+            score=score,
+            threshold=j.threshold,
+            p_answerable=j.p_answerable,
+            understood_as=a.understood_as,
+            reason=j.reason,
+        )
+        if not j.answer:
+            base["passages"] = self.in_order(passages, [c.chunk_index for c in j.ranked])
+            return Answer(text=abstain_text(), citations=[], abstained=True, **common, **base)
+        lines = self.selector.run(a, j.ranked, j.q_terms, self.threshold)
+        scores = {(c.chunk_index, c.unit.char_start): c.score for c in j.ranked}
+        text, citations = render(self.index, lines, scores, self.config.shorten_chars)
+        used = [self.index.by_id[c.chunk_id] for c in citations]
+        base["passages"] = self.in_order(passages, used + [c.chunk_index for c in j.ranked])
+        return Answer(text=text, citations=citations, abstained=False, **common, **base)
+
+    def in_order(self, passages: list[Passage], chunk_order: list[int]) -> list[Passage]:
+        """The passages re-ranked as the answer was composed: the ones it quotes first, in the
+        order of their citations, then the rest by their best unit."""
+        position: dict[int, int] = {}
+        for ci in chunk_order:
+            position.setdefault(ci, len(position))
+        ordered = sorted(
+            passages, key=lambda p: position.get(self.index.by_id[p.chunk.id], len(position))
+        )
+        for rank, p in enumerate(ordered, 1):
+            p.rank = rank
+        return ordered
