@@ -255,7 +255,7 @@ def one_size(n_target: int, tmp: Path, runs: int, n_queries: int, kinds=KINDS) -
 def real_encoder(n_target: int, tmp: Path, n_queries: int) -> dict:
     """The real ONNX encoder on a synthetic corpus: full build, incremental rebuild, query encoding."""
     from rag.chunking import Chunker
-    from rag.embedding import make_embedder
+    from rag.encoders import make_embedder
     from rag.index import IndexStore
 
     corpus = tmp / f"real-corpus-{n_target}"

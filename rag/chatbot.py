@@ -3,8 +3,8 @@
     from rag import Chatbot
     bot = Chatbot()                                   # bundled profile, default settings
     bot = Chatbot.from_corpus("my_docs/", k=8)        # any folder, any setting
-    answer = bot.ask("Who founded SenseTime?")        # -> Answer (text, citations, abstained, ...)
-    answer = bot.ask("When?", history=["Who founded SenseTime?"])
+    answer = bot.ask("Who runs the company?")         # -> Answer (text, citations, abstained, ...)
+    answer = bot.ask("Since when?", history=["Who runs the company?"])
     passages = bot.retrieve("smart city", k=3)        # -> list[Passage]
 
 Thread-safe after ``warm_up()``: several UI sessions can share one instance.
@@ -23,7 +23,8 @@ from rag.answer.model import DEFAULT_PATH, AnswerModel
 from rag.answer_types import Answer
 from rag.chunking import Chunker
 from rag.corpus_stats import CorpusStats
-from rag.embedding import Embedder, make_embedder
+from rag.embedding import Embedder
+from rag.encoders import make_embedder
 from rag.followup import normalise_history, resolve
 from rag.index import Index, IndexStore
 from rag.retrieval import Passage, Reranker, Retriever, check_mode
@@ -67,6 +68,7 @@ class Chatbot:
         self._reranker: Reranker | None = None
         self._composer: Composer | None = None
         self._model: AnswerModel | None = None
+        self._model_skipped = False
         self._lock = threading.Lock()
         self.load_count = 0
 
@@ -100,6 +102,7 @@ class Chatbot:
             s.batch_size,
             index_type=s.index_type,
             approx_above=s.approx_above,
+            answer_model=self.answer_model.version if self.answer_model else None,
             **kwargs,
         )
 
@@ -117,10 +120,17 @@ class Chatbot:
 
     @property
     def answer_model(self) -> AnswerModel | None:
-        """The trained answer scorer (loaded once; None when ``answer.use_model`` is off)."""
+        """The trained answer scorer, loaded once. None when ``answer.use_model`` is off, or when
+        it was trained on another embedding model's scores (its features would mean something
+        else): the answer stage then ranks by its prior and decides by its checks."""
         s = self.settings
-        if self._model is None and s.answer.use_model:
-            self._model = AnswerModel.load(s.answer_model or DEFAULT_PATH)
+        if self._model is None and s.answer.use_model and not self._model_skipped:
+            model = AnswerModel.load(s.answer_model or DEFAULT_PATH)
+            trained_on = model.card.get("embedding_model")
+            if trained_on and trained_on != s.model:
+                self._model_skipped = True
+                return None
+            self._model = model
         return self._model
 
     def _use(self, index: Index) -> None:

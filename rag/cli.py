@@ -238,6 +238,39 @@ def feedback_export(
     typer.echo(f"{n} vote(s) from {path}{note}" + (f" -> {out}" if out else ""), err=True)
 
 
+@app.command()
+@user_errors
+def train(
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Folder of the SQuAD 2.0 sets (default: ../shared/datasets)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where to write the model (default: the bundled one)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="At most this many questions per set.")
+    ] = None,
+) -> None:
+    """Rebuild the answer model from the training question sets (see rag/train.py)."""
+    from rag import train as training
+    from rag.answer.model import DEFAULT_PATH
+
+    data = data or training.DEFAULT_DATA
+    if not data.is_dir():
+        raise FileNotFoundError(
+            f"no training data folder at {data}: pass --data with the folder holding "
+            "squad2-train/ and squad2-dev/"
+        )
+    sets = training.default_sets(data)
+    for s in sets:
+        s.limit = limit
+        if not s.questions.is_file() or not s.corpus.is_dir():
+            raise FileNotFoundError(f"{s.name}: {s.questions} or {s.corpus} is missing")
+    training.train(sets, out or DEFAULT_PATH, progress=lambda m: typer.echo(m, err=True))
+
+
 @app.command("eval")
 @user_errors
 def eval_command(

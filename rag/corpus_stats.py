@@ -38,6 +38,10 @@ def initialisms(text: str) -> set[str]:
     out = set()
     for m in _NAME_RUN_RE.finditer(text):
         parts = m.group(0).split()
+        while parts and parts[0] in ("The", "A", "An"):
+            parts = parts[1:]
+        if len(parts) < 2:
+            continue
         full = "".join(p[0] for p in parts).lower()
         short = "".join(p[0] for p in parts if p.lower() not in _JOINERS).lower()
         out.update(x for x in (full, short) if len(x) >= 2)

@@ -19,6 +19,8 @@ recognise a paraphrase that one pooled vector blurs. An embedder that cannot giv
 ``embed`` looks every text up in the embedder's ``VectorCache`` first (recent texts, and texts
 pinned from an index such as its vocabulary), embeds each distinct missing text once, in batches of
 similar length, and counts what it embedded in ``embedded_texts``.
+
+``rag.encoders.make_embedder`` picks an embedder by name; this module never imports the ONNX one.
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
-from importlib.util import find_spec
-from pathlib import Path
 
 import numpy as np
 
@@ -372,42 +372,3 @@ class HashEmbedder(Embedder):
                 self._hash(content) if content else np.zeros((0, self.dimension), np.float32)
             )
         return parts
-
-
-def onnx_unavailable(model: str) -> str | None:
-    """Why ``model`` cannot run on the ONNX encoder here, or None when it can. Cheap: no imports of
-    the runtimes, only a look at what is installed and at the model folder's config files."""
-    missing = [m for m in ("onnxruntime", "tokenizers", "onnx", "safetensors") if not find_spec(m)]
-    if missing:
-        return f"`pip install {' '.join(missing)}`"
-    try:
-        path = resolve_model(model)
-    except EmbeddingError as exc:
-        return str(exc)
-    from rag.onnx_encoder import supports
-
-    return supports(Path(path))
-
-
-def make_embedder(
-    model: str,
-    encoder: str = "auto",
-    cache_dir: Path | None = None,
-    threads: int = 1,
-    cache_size: int = 1024,
-) -> Embedder:
-    """The embedder for a model name: ``hash-N`` is the test embedder; otherwise ``encoder`` picks
-    onnx, torch, or (``auto``) onnx when the model and the installed packages allow it."""
-    if encoder not in ENCODERS:
-        raise ValueError(f"encoder={encoder!r} is not an encoder: use one of {', '.join(ENCODERS)}")
-    if model.startswith("hash-"):
-        embedder: Embedder = HashEmbedder(int(model.split("-", 1)[1]))
-    elif encoder == "torch" or (encoder == "auto" and onnx_unavailable(model)):
-        embedder = SentenceTransformerEmbedder(model)
-    else:
-        from rag.onnx_encoder import OnnxEmbedder
-        from rag.settings import PROJECT_ROOT
-
-        embedder = OnnxEmbedder(model, cache_dir or PROJECT_ROOT / ".rag" / "models", threads)
-    embedder.cache_size = cache_size
-    return embedder

@@ -13,7 +13,8 @@ import html
 import io
 from pathlib import Path
 
-from rag.evaluation import GATE_METRICS, LATENCY_METRICS, METRICS, format_value, write_atomic
+from rag.atomic import write_atomic
+from rag.metrics import GATE_METRICS, LATENCY_METRICS, METRICS, format_value, percentile
 
 MAX_ANSWER_CHARS = 600
 
@@ -34,8 +35,6 @@ def latency_plot(results: list[dict]) -> bytes | None:
     """Histogram of per-question latency in ms, with p50 and p95 marked."""
     from matplotlib.figure import Figure
 
-    from rag.evaluation import percentile
-
     values = [r["latency_ms"] for r in results if r.get("latency_ms") is not None]
     if not values:
         return None
@@ -48,6 +47,30 @@ def latency_plot(results: list[dict]) -> bytes | None:
     ax.set_xlabel("latency per question (ms)")
     ax.set_ylabel("questions")
     ax.legend()
+    return _png(fig)
+
+
+def reliability_plot(summary: dict) -> bytes | None:
+    """Predicted against observed answerability, per bin of the calibrated P(answerable), with
+    the diagonal of perfect calibration and the share of questions in each bin."""
+    from matplotlib.figure import Figure
+
+    rows = summary.get("reliability") or []
+    if not rows:
+        return None
+    fig = Figure(figsize=(4.8, 4.2))
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="#bbbbbb", linestyle="--", label="perfect calibration")
+    xs = [r["predicted"] for r in rows]
+    ys = [r["observed"] for r in rows]
+    sizes = [20 + 400 * r["n"] / max(sum(r["n"] for r in rows), 1) for r in rows]
+    ax.plot(xs, ys, color="#4c78a8", marker="o", linewidth=1)
+    ax.scatter(xs, ys, s=sizes, color="#4c78a8", alpha=0.5, label="questions (area = count)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted P(answerable)")
+    ax.set_ylabel("observed share answerable")
+    ax.legend(loc="upper left", fontsize=8)
     return _png(fig)
 
 
@@ -303,8 +326,16 @@ def render_html(summary: dict, results: list[dict], plots: dict[str, bytes]) -> 
 def write_reports(out_dir: str | Path, summary: dict, results: list[dict]) -> dict[str, Path]:
     """Write the plots, report.md and report.html into ``out_dir`` (each file atomically)."""
     out = Path(out_dir)
-    pngs = {"latency": latency_plot(results), "section hit rate": section_plot(summary)}
-    files = {"latency": "latency.png", "section hit rate": "sections.png"}
+    pngs = {
+        "latency": latency_plot(results),
+        "section hit rate": section_plot(summary),
+        "answerability reliability": reliability_plot(summary),
+    }
+    files = {
+        "latency": "latency.png",
+        "section hit rate": "sections.png",
+        "answerability reliability": "reliability.png",
+    }
     pngs = {name: png for name, png in pngs.items() if png is not None}
     paths: dict[str, Path] = {}
     for name, png in pngs.items():

@@ -40,6 +40,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rag.atomic import write_atomic  # noqa: F401  (also used as rag.evaluation.write_atomic)
+from rag.eval_report import write_reports
+from rag.metrics import (  # noqa: F401  (re-exported: rag.evaluation.METRICS etc.)
+    GATE_METRICS,
+    INFO_METRICS,
+    LATENCY_METRICS,
+    METRIC_DEPTH,
+    METRICS,
+    format_value,
+    percentile,
+)
 
 FORMAT_VERSION = 1
 QUESTION_FIELDS = (
@@ -54,23 +64,6 @@ QUESTION_FIELDS = (
     "notes",
 )
 SUFFIXES = (".jsonl", ".csv")
-
-# Metrics a --fail-under gate may name: all in [0, 1], higher is better.
-GATE_METRICS = (
-    "section_hit@1",
-    "section_hit@3",
-    "mrr@5",
-    "must_include_recall",
-    "exact_all",
-    "citation_precision",
-    "abstention_precision",
-    "abstention_recall",
-    "abstention_f1",
-)
-LATENCY_METRICS = ("latency_p50_ms", "latency_p95_ms", "latency_max_ms")
-METRICS = GATE_METRICS + LATENCY_METRICS
-# How many retrieved passages a rank metric needs to be meaningful.
-_METRIC_DEPTH = {"section_hit@1": 1, "section_hit@3": 3, "mrr@5": 5}
 
 
 class QuestionSetError(ValueError):
@@ -614,17 +607,6 @@ def run_question(bot, q: Question, mode: str | None = None, k: int | None = None
 # ---- summary ------------------------------------------------------------------------------------------
 
 
-def percentile(values: Sequence[float], p: float) -> float:
-    """The p-th percentile (0-100) with linear interpolation between ranks (numpy's default)."""
-    if not values:
-        raise ValueError("percentile of no values")
-    xs = sorted(values)
-    pos = (len(xs) - 1) * p / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
 def _ratio(num: float, den: int) -> float:
     return round(num / den, 6)
 
@@ -647,7 +629,7 @@ def summarize(results: Sequence[QuestionResult], k: int | None = None) -> dict:
         ("section_hit@3", "section_hit_at_3"),
         ("mrr@5", "reciprocal_rank_at_5"),
     ):
-        depth = _METRIC_DEPTH[name]
+        depth = METRIC_DEPTH[name]
         if not ranked:
             reasons[name] = "no answerable question lists expected sections"
         elif k is not None and k < depth:
@@ -697,6 +679,32 @@ def summarize(results: Sequence[QuestionResult], k: int | None = None) -> dict:
     else:
         reasons["abstention_f1"] = "no unanswerable question and no abstention"
 
+    right = [_handled_right(r) for r in results if r.error is None]
+    if right:
+        metrics["accuracy"] = _ratio(sum(right), len(right))
+        counts["accuracy"] = {"num": sum(right), "den": len(right)}
+    else:
+        reasons["accuracy"] = "every question raised an error"
+    lengths = [
+        len((r.answer.get("text") or "").split())
+        for r in results
+        if r.error is None and not r.answer.get("abstained")
+    ]
+    if lengths:
+        metrics["answer_words_mean"] = round(sum(lengths) / len(lengths), 3)
+    else:
+        reasons["answer_words_mean"] = "the bot answered no question"
+    probs = [
+        (r.answer.get("p_answerable"), r.question.answerable)
+        for r in results
+        if r.error is None and r.answer.get("p_answerable") is not None
+    ]
+    metrics["answerable_auc"] = _auc(probs)
+    if metrics["answerable_auc"] is None:
+        reasons["answerable_auc"] = (
+            "no P(answerable) on both kinds of question (no trained model, or one kind only)"
+        )
+
     latencies = [r.latency_ms for r in results if r.latency_ms is not None]
     if latencies:
         metrics["latency_p50_ms"] = round(percentile(latencies, 50), 3)
@@ -708,6 +716,7 @@ def summarize(results: Sequence[QuestionResult], k: int | None = None) -> dict:
 
     return {
         "n": len(results),
+        "reliability": reliability(probs),
         "n_answerable": len(answerable),
         "n_unanswerable": len(unanswerable),
         "n_errors": sum(r.error is not None for r in results),
@@ -718,6 +727,54 @@ def summarize(results: Sequence[QuestionResult], k: int | None = None) -> dict:
         "by_section": _by_section(answerable),
         "by_tag": _by_tag(results),
     }
+
+
+def _handled_right(r: QuestionResult) -> bool:
+    """An answerable question is handled right when the bot answered and every must-include item
+    is in the answer (answering is enough when it lists none); an unanswerable one when it
+    abstained."""
+    abstained = bool(r.answer.get("abstained"))
+    if not r.question.answerable:
+        return abstained
+    return not abstained and r.checks.exact_all is not False
+
+
+def _auc(pairs: Sequence[tuple[float, bool]]) -> float | None:
+    """Area under the ROC curve of P(answerable) against the truth (ties count half)."""
+    pos = [p for p, y in pairs if y]
+    neg = [p for p, y in pairs if not y]
+    if not pos or not neg:
+        return None
+    ranked = sorted([(p, 1) for p in pos] + [(p, 0) for p in neg])
+    rank_sum, i = 0.0, 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        mid = (i + j + 1) / 2  # average 1-based rank of the tie group
+        rank_sum += mid * sum(y for _, y in ranked[i:j])
+        i = j
+    return _ratio(rank_sum - len(pos) * (len(pos) + 1) / 2, len(pos) * len(neg))
+
+
+def reliability(pairs: Sequence[tuple[float, bool]], bins: int = 10) -> list[dict]:
+    """Predicted against observed answerability: per bin of P(answerable), the questions in it,
+    their mean prediction and the share that were answerable."""
+    out = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [(p, y) for p, y in pairs if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        if inside:
+            out.append(
+                {
+                    "lo": lo,
+                    "hi": hi,
+                    "n": len(inside),
+                    "predicted": round(sum(p for p, _ in inside) / len(inside), 6),
+                    "observed": round(sum(y for _, y in inside) / len(inside), 6),
+                }
+            )
+    return out
 
 
 def _by_section(answerable: Sequence[QuestionResult]) -> dict:
@@ -841,8 +898,6 @@ def run(
 
 def write_run(eval_run: EvalRun, out_dir: str | Path) -> dict[str, Path]:
     """Write results.jsonl, summary.json, report.md, report.html and the plots into ``out_dir``."""
-    from rag.eval_report import write_reports
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lines = "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in eval_run.results)
@@ -941,14 +996,6 @@ def check_thresholds(summary: dict, thresholds: dict[str, float]) -> list[str]:
         elif value < threshold:
             failures.append(f"{name} = {value:.4f} is below the threshold {threshold}")
     return failures
-
-
-def format_value(name: str, value) -> str:
-    if value is None:
-        return "n/a"
-    if name in LATENCY_METRICS:
-        return f"{value:.1f}"
-    return f"{value:.3f}"
 
 
 def format_table(summaries: dict[str, dict]) -> str:

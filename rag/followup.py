@@ -2,20 +2,27 @@
 
 The kinds of follow-up recognised, with rules that name no word of any corpus:
 
-* pronouns — "When was it founded?" after "Who founded SenseTime?" -> "When was SenseTime founded?"
-  (it/its/they/them/their/he/his/she/her are replaced by the topic of the previous question);
-* ellipsis — "And SenseCare?" / "What about Smart City?" after "What is SenseAuto?" -> "What is
-  SenseCare?"; "And for the press?" after "What is X's investor relations email?" -> "What is X's
+* pronouns — "When was it built?" after "Who built the Acme tower?" -> "When was the Acme tower
+  built?" (it/its/they/them/their/he/his/she/her are replaced by the topic of the previous
+  question);
+* ellipsis — "And RoboMop?" / "What about Home Line?" after "What is RoboVac?" -> "What is
+  RoboMop?"; "And for the press?" after "What is X's customer support email?" -> "What is X's
   press email?": the new phrase replaces the part of the previous question it stands for (a
   number a number, a name a name, a common noun a noun's modifier; see ``swap_slot``);
-* a conjunction before a question of its own — "And who is the CEO?" -> "Who is the CEO?";
-* bare questions with no content word ("Where?", "Why?") -> the previous topic is appended, and
-  "When was that?" after "Who founded X?" -> "When was X founded?";
-* "else", or "there" as a place ("What else is planned?", "Why was it put there?") -> the other words
-  of the previous question are appended in brackets, so the search keeps its context.
+* a conjunction before a question of its own — "And who chairs the board?" -> "Who chairs the
+  board?";
+* bare questions with no content word: "When was that?" after "Who designed X?" -> "When was X
+  designed?"; "How many are there?" after "Which bridges does Oslo have?" -> "How many bridges
+  does Oslo have?"; any other ("Where?", "Why?") keeps its question word and takes the previous
+  question's content words along in brackets;
+* "else", or "there" as a place ("What else does it sell?", "Why did they build it there?") -> the
+  other words of the previous question are appended in brackets, so the search keeps its context.
 
-The topic of a question is a standalone name in it (not a possessive, not an adjective like "US"
-in "US government list"), else its first name, else its content words. Anything else is returned
+``resolve`` also says how the question was understood whenever the rewrite changed it, and the
+answer shows that, so a wrong guess is visible rather than silently answered.
+
+The topic of a question is a standalone name in it (not a possessive, not an adjective like "EU"
+in "EU trade register"), else its first name, else its content words. Anything else is returned
 unchanged. No model is used.
 """
 
@@ -143,8 +150,8 @@ def normalise_history(history) -> list[str]:
 
 
 def _names(question: str) -> list[tuple[str, bool]]:
-    """Name-like runs of capitalised words, each cut at a possessive ("SenseTime's 2023" ->
-    "SenseTime"), with whether the run is standalone: not a possessive and not followed by a
+    """Name-like runs of capitalised words, each cut at a possessive ("Acme's 2023" ->
+    "Acme"), with whether the run is standalone: not a possessive and not followed by a
     lowercase content word ("US" in "US government list" modifies the noun after it)."""
     q = question.strip().rstrip("?.! ")
     out = []
@@ -171,8 +178,8 @@ def _names(question: str) -> list[tuple[str, bool]]:
 
 
 def topic(question: str) -> str:
-    """The thing a question is about: a standalone name ("SenseTime" in "Which US government list
-    is SenseTime on?"), else its first name, else its content words."""
+    """The thing a question is about: a standalone name ("Acme" in "Which EU trade register is
+    Acme on?"), else its first name, else its content words."""
     names = _names(question)
     for name, standalone in names:
         if standalone:
@@ -202,16 +209,10 @@ def rewrite_one(question: str, previous: str) -> str:
     """Rewrite ``question`` given the previous standalone question."""
     out = _rewrite_one(question, previous)
     if CARRY_RE.search(question):
-        # "What else ...?", "Why was it put there?": what the last question was about goes along
-        known = set(words(out))
-        context = [
-            tok
-            for tok in TOKEN_RE.findall(previous)
-            if tok.lower() not in STOPWORDS | QUESTION_WORDS | AUXES
-            and not set(words(tok)) <= known
-        ]
+        # "What else ...?", "Why did they build it there?": the last question's words go along
+        context = _context(previous, set(words(out)))
         if context:
-            out = f"{out.rstrip('?.! ')} ({' '.join(dict.fromkeys(context))})?"
+            out = f"{out.rstrip('?.! ')} ({' '.join(context)})?"
     return out
 
 
@@ -233,7 +234,7 @@ def _rewrite_one(question: str, previous: str) -> str:
                 # "And who is the CEO?": a question of its own after the conjunction
                 return rewrite_one(f"{new[0].upper()}{new[1:]}?", previous)
             if wh:
-                # "And which universities?" after "Which car companies does X partner with?":
+                # "And which banks?" after "Which shipping firms does X work with?":
                 # the new question phrase replaces the old one
                 old_wh = re.match(rf"(?i)\s*({WH})\b.*?(?=\s+({AUX})\b)", previous)
                 if old_wh:
@@ -308,7 +309,8 @@ def _counted(question: str, previous: str) -> str | None:
 
 
 def _passive(question: str, previous: str) -> str | None:
-    """ "When was that?" after "Who founded SenseTime?" -> "When was SenseTime founded?": a bare
+    """ "When was that?" after "Who designed the Acme tower?" -> "When was the Acme tower
+    designed?": a bare
     question with a form of "to be" asks about the event of a "who <verb>ed <object>" question."""
     bare = re.match(
         rf"(?i)\s*({WH})\s+(was|were|is|are)\b(?:\s+(?:that|this|it))?\s*[?.!]*\s*$", question
@@ -321,11 +323,11 @@ def _passive(question: str, previous: str) -> str | None:
 
 
 def swap_slot(previous: str, new: str) -> str | None:
-    """ "And for the press?" after "What is SenseTime's investor relations email?" -> "What is
-    SenseTime's press email?": the new phrase replaces the part of the previous question it stands
+    """ "And for the press?" after "What is Acme's customer support email?" -> "What is
+    Acme's press email?": the new phrase replaces the part of the previous question it stands
     for. Candidates are the modifiers of its noun phrases ("investor relations" of "... email") and
     its single-word noun phrases; never the noun asked for ("email" in "What email ..."), a verb,
-    or, while another candidate exists, a possessive ("SenseTime's"). A number replaces a number,
+    or, while another candidate exists, a possessive ("Acme's"). A number replaces a number,
     a name a name, a common noun a common noun; the last fitting candidate wins. None when
     nothing fits."""
     x = LEADING_RE.sub("", new.strip())
@@ -340,11 +342,11 @@ def swap_slot(previous: str, new: str) -> str | None:
     copula = low[0].endswith(("'s", "’s")) or (aux is not None and low[aux] in COPULAS)
     excluded = set()
     if aux is None:
-        excluded.add(1)  # "Who founded SenseTime?": the word after the question word is a verb
+        excluded.add(1)  # "Who designed Acme?": the word after the question word is a verb
     elif aux == 2:
         excluded.add(1)  # "What email should ...": the noun asked for
     if aux is not None and not copula:
-        # "... does SenseTime partner with?": the last content word is the main verb
+        # "... does Acme trade with?": the last content word is the main verb
         last = max((i for i, w in enumerate(low) if i > aux and w not in STOPWORDS), default=None)
         if last is not None:
             excluded.add(last)

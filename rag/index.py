@@ -540,6 +540,7 @@ class IndexStore:
         notify: Callable[[str], None] = _stderr,
         index_type: str = "auto",
         approx_above: int = APPROX_ABOVE,
+        answer_model: str | None = None,
     ):
         self.root = Path(root)
         self.corpus_dir = Path(corpus_dir)
@@ -549,13 +550,19 @@ class IndexStore:
         self.notify = notify
         self.index_type = check_index_type(index_type)
         self.approx_above = approx_above
+        # the trained answer model's version: recorded in the manifest, and a build made for
+        # another model counts as stale (its vectors are still reused)
+        self.answer_model = answer_model
 
     @property
     def current(self) -> Path:
         return self.root / "current"
 
     def expected_settings(self) -> dict:
-        return index_settings(self.chunker, self.embedder, self.index_type, self.approx_above)
+        settings = index_settings(self.chunker, self.embedder, self.index_type, self.approx_above)
+        if self.answer_model:
+            settings["answer_model"] = self.answer_model
+        return settings
 
     def staleness(self, docs: list[Document]) -> str | None:
         """Why the current index cannot serve this corpus and these settings; None when it can."""
@@ -614,6 +621,7 @@ class IndexStore:
                 index_type=self.index_type,
                 approx_above=self.approx_above,
             )
+            index.manifest["settings"] = self.expected_settings()
             self._install(index)
             return index
 

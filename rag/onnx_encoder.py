@@ -13,7 +13,7 @@ the folder's ``tokenizer.json`` run by the ``tokenizers`` package, truncated at 
 ``max_seq_length`` as sentence-transformers does. Nothing is downloaded.
 
 This module does not support other architectures or poolings: ``supports()`` says whether a folder
-fits, and ``rag.embedding.make_embedder`` falls back to sentence-transformers when it does not.
+fits, and ``rag.encoders.make_embedder`` falls back to sentence-transformers when it does not.
 """
 
 from __future__ import annotations

@@ -5,13 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from rag.embedding import (
-    HashEmbedder,
-    SentenceTransformerEmbedder,
-    VectorCache,
-    make_embedder,
-    onnx_unavailable,
-)
+from rag.embedding import HashEmbedder, SentenceTransformerEmbedder, VectorCache
+from rag.encoders import make_embedder, onnx_unavailable
 from rag.onnx_encoder import OnnxEmbedder, supports
 
 

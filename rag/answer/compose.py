@@ -22,7 +22,7 @@ import numpy as np
 from rag.answer.answerability import Checker, Verdicts
 from rag.answer.candidates import Candidate, gather
 from rag.answer.config import AnswerConfig
-from rag.answer.features import named_words, question_features, unit_features
+from rag.answer.features import named_words, question_features, rare_missing, unit_features
 from rag.answer.kinds import STRICT_KINDS
 from rag.answer.matching import QTerm, query_terms
 from rag.answer.model import AnswerModel
@@ -111,7 +111,17 @@ class Composer:
             unit_x, probs = unit_x[order], probs[order]
         verdicts = self.checker.run(a, ranked)  # may move a typed runner-up first
         evidence = max((c.evidence for c in ranked), default=0.0)
-        passage_text = self.index.chunks[ranked[0].chunk_index].embed_text if ranked else ""
+        passage_text, rare = "", (0.0, 0.0)
+        if ranked:
+            best = ranked[0]
+            passage_text = self.index.chunks[best.chunk_index].embed_text
+            passage_terms = set().union(
+                *(self.stats.unit_terms[r] for r in self.index.unit_rows(best.chunk_index))
+            )
+            rare = (
+                rare_missing(q_terms, self.stats.unit_terms[best.row], self.stats.max_idf),
+                rare_missing(q_terms, passage_terms, self.stats.max_idf),
+            )
         question_x = question_features(
             a,
             ranked,
@@ -119,6 +129,7 @@ class Composer:
             verdicts,
             named,
             passage_text,
+            rare,
         )
         if not ranked:
             reason = "no passage was retrieved for this question"

@@ -30,7 +30,7 @@ class AnswerConfig(BaseModel):
     ubiquitous_share: float = Field(0.8, gt=0, le=1)  # words in this share of chunks are dropped
     # ---- word matching ----
     synonym_threshold: float = Field(0.70, ge=-1, le=1)  # word-vector cosine: "the same word"
-    related_threshold: float = Field(0.55, ge=-1, le=1)  # a word of the answer addresses the noun
+    related_threshold: float = Field(0.50, ge=-1, le=1)  # a word of the answer addresses the noun
     phrase_threshold: float = Field(0.40, ge=-1, le=1)  # the noun phrase matches the whole answer
     qualifier_related: float = Field(0.40, ge=-1, le=1)  # a passage word supports a name
     coined_zipf: float = Field(1.5, ge=0, le=8)  # a capitalised word rarer than this is coined

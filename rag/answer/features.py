@@ -23,7 +23,7 @@ from rag.answer.kinds import LABEL_RE, STRICT_KINDS
 from rag.answer.question import QuestionAnalysis
 from rag.lexical import STOPWORDS, words
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 
 UNIT_FEATURES = (
     "cosine",
@@ -41,6 +41,9 @@ UNIT_FEATURES = (
     "prior_gap",
     "cosine_gap",
     "first_in_chunk",
+    "bigram_share",
+    "novel_names",
+    "negation_mismatch",
 )
 QUESTION_FEATURES = (
     "best_prob",
@@ -57,6 +60,10 @@ QUESTION_FEATURES = (
     "kind_name",
     "kind_strict",
     "named_count",
+    "rare_missing_in_unit",
+    "rare_missing_in_passage",
+    "best_bigram_share",
+    "best_negation_mismatch",
     *(f"check_{c}" for c in CHECKS),
 )
 
@@ -77,6 +84,47 @@ def named_share(named: set[str], text: str) -> float:
     return sum(w in have for w in named) / len(named)
 
 
+NEGATION = frozenset("not no never none nothing nobody neither nor without cannot n't".split())
+
+
+def negated(text: str) -> bool:
+    return bool(NEGATION & set(words(text.replace("n't", " n't"))))
+
+
+def bigrams(text: str) -> set[tuple[str, str]]:
+    """Pairs of consecutive content words (stop words dropped first)."""
+    ws = [w for w in words(text) if w not in STOPWORDS]
+    return set(zip(ws, ws[1:], strict=False))
+
+
+def bigram_share(q_bigrams: set, text: str) -> float:
+    return len(q_bigrams & bigrams(text)) / len(q_bigrams) if q_bigrams else 0.0
+
+
+def novel_names(question: str, text: str) -> float:
+    """How many capitalised words or numbers the unit holds that the question does not (capped at
+    3): an answer brings something new, and names and figures are what most questions ask for."""
+    asked = {w.lower().strip(".,;:()?\"'") for w in question.split()}
+    new = {
+        w.strip(".,;:()\"'")
+        for i, w in enumerate(text.split())
+        if (i > 0 and w[:1].isupper()) or any(ch.isdigit() for ch in w)
+    }
+    return float(min(len({w for w in new if w and w.lower() not in asked}), 3))
+
+
+def rare_missing(q_terms, terms_: set[str], max_idf: float) -> float:
+    """The highest IDF (over the corpus's highest) of a question term that ``terms_`` lacks: an
+    unanswerable question often hinges on one specific word the passage never uses."""
+    from rag.answer.matching import soft_equal
+
+    worst = 0.0
+    for _, idf, alts in q_terms:
+        if not any(soft_equal(a, u) for a in alts for u in terms_):
+            worst = max(worst, idf)
+    return worst / max_idf if max_idf else 0.0
+
+
 def unit_features(a: QuestionAnalysis, ranked: list[Candidate], named: set[str]) -> np.ndarray:
     """One row of ``UNIT_FEATURES`` per candidate, in ``ranked`` order."""
     if not ranked:
@@ -84,6 +132,8 @@ def unit_features(a: QuestionAnalysis, ranked: list[Candidate], named: set[str])
     best_prior = max(c.prior for c in ranked)
     best_cos = max(c.cosine for c in ranked)
     strict = a.kind in STRICT_KINDS
+    q_bigrams = bigrams(a.query)
+    q_negated = negated(a.query)
     rows = []
     for c in ranked:
         text = c.unit.text
@@ -104,6 +154,9 @@ def unit_features(a: QuestionAnalysis, ranked: list[Candidate], named: set[str])
                 c.prior - best_prior,
                 c.cosine - best_cos,
                 float(c.unit_index == 0),
+                bigram_share(q_bigrams, text),
+                novel_names(a.query, text),
+                float(q_negated != negated(text)),
             )
         )
     return np.asarray(rows, dtype=np.float32)
@@ -116,9 +169,11 @@ def question_features(
     verdicts: Verdicts,
     named: set[str],
     passage_text: str,
+    rare: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
     """One row of ``QUESTION_FEATURES``. ``ranked`` is best first and ``probs`` its unit
-    probabilities in the same order; ``passage_text`` is the best candidate's passage."""
+    probabilities in the same order; ``passage_text`` is the best candidate's passage; ``rare`` the
+    ``rare_missing`` of the best unit and of its passage."""
     best = ranked[0] if ranked else None
     p = np.sort(np.asarray(probs, dtype=np.float64))[::-1] if len(probs) else np.zeros(1)
     second = float(p[1]) if len(p) > 1 else 0.0
@@ -138,6 +193,10 @@ def question_features(
         float(kind == "name"),
         float(kind in STRICT_KINDS),
         float(min(len(named), 5)),
+        rare[0],
+        rare[1],
+        bigram_share(bigrams(a.query), best.unit.text) if best else 0.0,
+        float(negated(a.query) != negated(best.unit.text)) if best else 0.0,
         *(float(bool(verdicts.reasons.get(c))) for c in CHECKS),
     ]
     return np.asarray(row, dtype=np.float32)

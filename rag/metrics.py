@@ -1,0 +1,47 @@
+"""The names of the evaluation metrics and how each is printed: shared by ``rag.evaluation`` (which
+computes them) and ``rag.eval_report`` (which shows them), so neither imports the other's module
+for them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# Metrics a --fail-under gate may name: all in [0, 1], higher is better.
+GATE_METRICS = (
+    "accuracy",
+    "section_hit@1",
+    "section_hit@3",
+    "mrr@5",
+    "must_include_recall",
+    "exact_all",
+    "citation_precision",
+    "abstention_precision",
+    "abstention_recall",
+    "abstention_f1",
+)
+# Shown, never gated: how long answers are (recall must not come from quoting more) and how well
+# the calibrated P(answerable) separates the questions
+INFO_METRICS = ("answer_words_mean", "answerable_auc")
+LATENCY_METRICS = ("latency_p50_ms", "latency_p95_ms", "latency_max_ms")
+METRICS = GATE_METRICS + INFO_METRICS + LATENCY_METRICS
+# How many retrieved passages a rank metric needs to be meaningful.
+METRIC_DEPTH = {"section_hit@1": 1, "section_hit@3": 3, "mrr@5": 5}
+
+
+def format_value(name: str, value) -> str:
+    if value is None:
+        return "n/a"
+    if name in LATENCY_METRICS or name == "answer_words_mean":
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (0-100) with linear interpolation between ranks (numpy's default)."""
+    if not values:
+        raise ValueError("percentile of no values")
+    xs = sorted(values)
+    pos = (len(xs) - 1) * p / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
