@@ -292,6 +292,12 @@ def eval_command(
         list[str] | None,
         typer.Option("--fail-under", help="METRIC=VALUE; exit 1 if the metric is lower (repeat)."),
     ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag", help="Ask only the questions with this tag (repeat for any of several)."
+        ),
+    ] = None,
 ) -> None:
     """Answer every question of a file, score the answers, and write results and reports."""
     from rag import evaluation as ev
@@ -312,7 +318,13 @@ def eval_command(
     summaries: dict[str, dict] = {}
     for m in modes:
         summary = ev.evaluate(
-            questions, bot=bot, out_dir=out / m if compare else out, mode=m, k=k, progress=True
+            questions,
+            bot=bot,
+            out_dir=out / m if compare else out,
+            mode=m,
+            k=k,
+            progress=True,
+            tags=tag or (),
         )
         summaries[m or summary["mode"] or "value"] = summary
     typer.echo(ev.format_table(summaries))

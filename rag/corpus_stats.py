@@ -53,15 +53,16 @@ class CorpusStats:
         self.index = index
         self.embedder = embedder
         n_rows = len(index.unit_vectors)
-        self.unit_terms: list[set[str]] = []  # terms of the unit and its headings, per unit row
-        self.own_terms: list[set[str]] = []  # terms of the unit alone
-        self.heading_terms: list[set[str]] = []  # terms of the chunk's headings, per chunk
+        # frozen: ``rag.answer.matching`` caches per set
+        self.unit_terms: list[frozenset[str]] = []  # terms of the unit and its headings, per row
+        self.own_terms: list[frozenset[str]] = []  # terms of the unit alone
+        self.heading_terms: list[frozenset[str]] = []  # terms of the chunk's headings, per chunk
         df: Counter[str] = Counter()
         for chunk in index.chunks:
-            heading_terms = set(terms(chunk.search_heading))
+            heading_terms = frozenset(terms(chunk.search_heading))
             self.heading_terms.append(heading_terms)
             for u in chunk.units:
-                own = set(terms(u.text))
+                own = frozenset(terms(u.text))
                 self.own_terms.append(own)
                 self.unit_terms.append(own | heading_terms)
                 df.update(own | heading_terms)

@@ -918,8 +918,10 @@ def evaluate(
     k: int | None = None,
     corpus: str | Path | None = None,
     progress: bool = False,
+    tags: Sequence[str] = (),
 ) -> dict:
     """Evaluate a question file (``.jsonl``/``.csv``) or a list of questions; returns the summary.
+    With ``tags``, only the questions carrying one of them are asked.
 
     ``bot`` defaults to ``Chatbot.from_corpus(corpus, mode=mode, k=k)``; ``mode`` and ``k`` are also
     passed to every ``ask``. With ``out_dir`` the results, summary and reports are written there;
@@ -931,6 +933,12 @@ def evaluate(
     else:
         source = None
         qs = coerce_questions(questions)
+    if tags:
+        qs = [q for q in qs if set(q.tags) & set(tags)]
+        if not qs:
+            raise QuestionSetError(
+                f"no question carries any of the tags {', '.join(tags)}: check the spelling"
+            )
     if mode is not None:
         from rag.retrieval import check_mode
 

@@ -116,7 +116,9 @@ def collect(
         bot = Chatbot.from_corpus(ts.corpus, embedder=embedder, answer={"use_model": False})
         bot.warm_up()
         t0 = time.perf_counter()
-        for q in questions:
+        from tqdm import tqdm
+
+        for q in tqdm(questions, desc=f"train: {ts.name}", unit="q", mininterval=5, leave=False):
             a = bot.analyse(q.question, q.history or None)
             passages, fvec, q_tokens, _ = bot._search(a.query, bot.settings.k, bot.settings.mode)
             doc = passages[0].chunk.doc_id if passages else ""
@@ -212,31 +214,48 @@ def choose_threshold(
 
 def train(
     sets: Sequence[TrainingSet] | None = None,
-    out: str | Path = DEFAULT_PATH,
+    out: str | Path | None = DEFAULT_PATH,
     progress: Callable[[str], None] = print,
     embedder=None,
     folds: int = 5,
 ) -> AnswerModel:
-    """Fit both heads on ``sets`` and write the artifact to ``out``; returns the model."""
-    from sklearn.model_selection import GroupKFold
-
+    """Fit both heads on ``sets`` and write the artifact to ``out`` (unless None)."""
     sets = list(sets) if sets is not None else default_sets()
     t0 = time.perf_counter()
     examples = collect(sets, progress, embedder)
+    model = fit(examples, folds, progress)
+    model.card["data"] = [
+        {
+            "name": s.name,
+            "corpus": str(s.corpus),
+            "questions": str(s.questions),
+            "tags": list(s.tags),
+            "limit": s.limit,
+        }
+        for s in sets
+    ]
+    model.card["seconds"] = round(time.perf_counter() - t0, 1)
+    if out is not None:
+        model.save(out)
+        progress(f"wrote {out}")
+    return model
+
+
+def fit(
+    examples: Sequence[Example], folds: int = 5, progress: Callable[[str], None] = print
+) -> AnswerModel:
+    """Fit the unit head, then the answerability head and its threshold, on collected examples."""
+    from sklearn.model_selection import GroupKFold
+
     if not examples:
         raise ValueError("no training questions: check the sets' paths and tags")
-    ux, uy, owners = _unit_rows(examples)
+    ux, uy, _ = _unit_rows(examples)
     if uy.sum() == 0 or uy.sum() == len(uy):
         raise ValueError("the training units are all of one class: add answerable questions")
     unit = _fit_head(ux, uy, UNIT_FEATURES, balanced=False)
     progress(f"unit head: {len(uy)} units, {int(uy.sum())} holding an answer")
-    dummy = Head(
-        list(QUESTION_FEATURES),
-        np.zeros(len(QUESTION_FEATURES)),
-        np.ones(len(QUESTION_FEATURES)),
-        np.zeros(len(QUESTION_FEATURES)),
-        0.0,
-    )
+    n = len(QUESTION_FEATURES)
+    dummy = Head(list(QUESTION_FEATURES), np.zeros(n), np.ones(n), np.zeros(n), 0.0)
     qx, qy, right = _question_rows(examples, AnswerModel(unit, dummy, 0.5))
     if qy.sum() == 0 or qy.sum() == len(qy):
         raise ValueError("the training questions are all of one kind: add (un)answerable ones")
@@ -244,32 +263,21 @@ def train(
     oof = np.zeros(len(qy))
     n_folds = min(folds, len(set(groups)))
     if n_folds >= 2:
-        for fit, held in GroupKFold(n_splits=n_folds).split(qx, qy, groups):
-            if 0 < qy[fit].sum() < len(fit):
-                head = _fit_head(qx[fit], qy[fit], QUESTION_FEATURES, balanced=True)
+        for fit_rows, held in GroupKFold(n_splits=n_folds).split(qx, qy, groups):
+            if 0 < qy[fit_rows].sum() < len(fit_rows):
+                head = _fit_head(qx[fit_rows], qy[fit_rows], QUESTION_FEATURES, balanced=True)
                 oof[held] = head.predict(qx[held])
             else:
-                oof[held] = qy[fit].mean()
+                oof[held] = qy[fit_rows].mean()
     else:
         oof[:] = _fit_head(qx, qy, QUESTION_FEATURES, balanced=True).predict(qx)
     threshold, balanced_acc = choose_threshold(oof, qy, right)
     answerable = _fit_head(qx, qy, QUESTION_FEATURES, balanced=True)
-    unit_auc = _auc(uy, unit.predict(ux))
     card = {
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "rag train",
         "embedding_model": examples[0].bot.settings.model,
         "seed": SEED,
-        "data": [
-            {
-                "name": s.name,
-                "corpus": str(s.corpus),
-                "questions": str(s.questions),
-                "tags": list(s.tags),
-                "limit": s.limit,
-            }
-            for s in sets
-        ],
         "held_out_dev_articles": list(HELD_OUT_DEV_ARTICLES),
         "questions": int(len(qy)),
         "answerable": int(qy.sum()),
@@ -278,18 +286,36 @@ def train(
         "unit_features": list(UNIT_FEATURES),
         "question_features": list(QUESTION_FEATURES),
         "metrics": {
-            "unit_auc_in_sample": unit_auc,
+            "unit_auc_in_sample": _auc(uy, unit.predict(ux)),
             "best_unit_holds_answer": float(right[qy == 1].mean()) if qy.sum() else None,
             "answerable_auc_out_of_fold": _auc(qy, oof),
             "balanced_accuracy_out_of_fold": balanced_acc,
         },
         "threshold_rule": "maximises balanced accuracy on out-of-fold predictions (rag/train.py)",
-        "seconds": round(time.perf_counter() - t0, 1),
     }
-    model = AnswerModel(unit, answerable, threshold, card)
-    model.save(out)
+    auc = card["metrics"]["answerable_auc_out_of_fold"]
     progress(
-        f"answerability: AUC {card['metrics']['answerable_auc_out_of_fold']:.3f} out of fold, "
-        f"threshold {threshold:.3f} (balanced accuracy {balanced_acc:.3f}); wrote {out}"
+        f"answerability: AUC {auc if auc is None else round(auc, 3)} out of fold, threshold "
+        f"{threshold:.3f} (balanced accuracy {balanced_acc:.3f})"
     )
-    return model
+    return AnswerModel(unit, answerable, threshold, card)
+
+
+def proxy_metrics(model: AnswerModel, examples: Sequence[Example]) -> dict:
+    """Quick figures of ``model`` on collected examples, without composing answers: accuracy and
+    recall count an answered answerable question as right when its best unit holds the gold
+    answer (the composed answer may add units; ``rag eval`` measures that)."""
+    qx, qy, right = _question_rows(examples, model)
+    p = model.answerable.predict(qx)
+    answered = p >= model.threshold
+    unans = qy == 0
+    tp = int(np.sum(~answered & unans))
+    fp = int(np.sum(~answered & ~unans))
+    fn = int(np.sum(answered & unans))
+    return {
+        "questions": int(len(qy)),
+        "accuracy": float(np.mean(np.where(unans, ~answered, answered & right))),
+        "recall": float(np.mean((answered & right)[~unans])) if (~unans).any() else None,
+        "abstention_f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None,
+        "answerable_auc": _auc(qy, p),
+    }

@@ -115,7 +115,7 @@ class Composer:
         if ranked:
             best = ranked[0]
             passage_text = self.index.chunks[best.chunk_index].embed_text
-            passage_terms = set().union(
+            passage_terms = frozenset().union(
                 *(self.stats.unit_terms[r] for r in self.index.unit_rows(best.chunk_index))
             )
             rare = (

@@ -116,11 +116,12 @@ def novel_names(question: str, text: str) -> float:
 def rare_missing(q_terms, terms_: set[str], max_idf: float) -> float:
     """The highest IDF (over the corpus's highest) of a question term that ``terms_`` lacks: an
     unanswerable question often hinges on one specific word the passage never uses."""
-    from rag.answer.matching import soft_equal
+    from rag.answer.matching import matches
 
+    terms_ = frozenset(terms_)
     worst = 0.0
     for _, idf, alts in q_terms:
-        if not any(soft_equal(a, u) for a in alts for u in terms_):
+        if not matches(alts, terms_):
             worst = max(worst, idf)
     return worst / max_idf if max_idf else 0.0
 

@@ -68,14 +68,30 @@ def query_terms(question: str, stats: CorpusStats, synonym_threshold: float) -> 
     return [(t, stats.idf.get(t, stats.max_idf), {t} | by_stem.get(t, set())) for t in stems]
 
 
-def coverage(q_terms: list[QTerm], unit_terms: set[str]) -> float:
+@functools.lru_cache(maxsize=1 << 16)
+def _by_prefix(unit_terms: frozenset[str]) -> dict[str, tuple[str, ...]]:
+    """A unit's terms grouped by their first three letters: ``soft_equal`` stems always share
+    them, so a question term is compared only with the few terms that could match."""
+    out: dict[str, list[str]] = {}
+    for u in unit_terms:
+        out.setdefault(u[:3], []).append(u)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def matches(alts: set[str], unit_terms: frozenset[str] | set[str]) -> bool:
+    """Does any of ``alts`` equal a term of ``unit_terms`` softly (``soft_equal``)?"""
+    if not alts.isdisjoint(unit_terms):
+        return True
+    groups = _by_prefix(unit_terms if isinstance(unit_terms, frozenset) else frozenset(unit_terms))
+    return any(soft_equal(a, u) for a in alts for u in groups.get(a[:3], ()))
+
+
+def coverage(q_terms: list[QTerm], unit_terms: frozenset[str] | set[str]) -> float:
     """The IDF-weighted share of the question's terms that ``unit_terms`` match (softly)."""
     total = sum(w for _, w, _ in q_terms)
     if not total:
         return 0.0
-    matched = sum(
-        w for _, w, alts in q_terms if any(soft_equal(a, u) for a in alts for u in unit_terms)
-    )
+    matched = sum(w for _, w, alts in q_terms if matches(alts, unit_terms))
     return matched / total
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from rag.answer.candidates import Candidate
 from rag.answer.config import AnswerConfig
 from rag.answer.kinds import DURATION_RE, LABEL_RE, STRICT_KINDS, has_kind
-from rag.answer.matching import QTerm, coverage, known_terms, soft_equal
+from rag.answer.matching import QTerm, coverage, known_terms, matches, soft_equal
 from rag.answer.question import LIGHT_STEMS, LIGHT_VERB_STEMS, QuestionAnalysis
 from rag.answer.render import Line
 from rag.chunking import Unit
@@ -252,11 +252,7 @@ class Selector:
         lead = self.item_lead(best)
         if lead is not None:
             picked.insert(0, self.single(best.chunk_index, lead))
-        uncovered = [
-            t
-            for t in q_terms
-            if not any(soft_equal(x, y) for x in t[2] for y in self.stats.unit_terms[best.row])
-        ]
+        uncovered = [t for t in q_terms if not matches(t[2], self.stats.unit_terms[best.row])]
         for c in ranked[1:4]:
             if c.prior < best.prior - self.config.second_unit_margin:
                 break
