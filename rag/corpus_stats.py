@@ -86,6 +86,7 @@ class CorpusStats:
         self.vocab_stems = [stem(w) for w in self.vocab]
         self.vpos = {w: i for i, w in enumerate(self.vocab)}
         self.title_terms = [set(terms(c.heading_path[0])) for c in index.chunks]
+        self._synonyms: dict[tuple[str, float], frozenset[str]] = {}
 
     # ---- the query as units are matched ------------------------------------------------------------
 
@@ -131,13 +132,17 @@ class CorpusStats:
         return self.index.vocab_vectors
 
     def synonyms(self, tokens: list[str], threshold: float) -> dict[str, set[str]]:
-        """For each token, the stems of corpus words whose embedding is within ``threshold``."""
+        """For each token, the stems of corpus words whose embedding is within ``threshold``.
+        Remembered per (token, threshold): a word costs one product with the vocabulary once."""
         if self.embedder is None or not self.vocab or not tokens:
             return {t: set() for t in tokens}
-        vecs = self.embedder.embed(tokens)
-        sims = vecs @ self.vocab_matrix().T
-        out = {}
-        for t, row in zip(tokens, sims, strict=True):
-            hits = np.nonzero(row >= threshold)[0]
-            out[t] = {self.vocab_stems[i] for i in hits}
-        return out
+        missing = [t for t in dict.fromkeys(tokens) if (t, threshold) not in self._synonyms]
+        if missing:
+            vecs = self.embedder.embed(missing)
+            sims = vecs @ self.vocab_matrix().T
+            if len(self._synonyms) > 100_000:
+                self._synonyms.clear()
+            for t, row in zip(missing, sims, strict=True):
+                hits = np.nonzero(row >= threshold)[0]
+                self._synonyms[(t, threshold)] = frozenset(self.vocab_stems[i] for i in hits)
+        return {t: set(self._synonyms[(t, threshold)]) for t in tokens}

@@ -10,7 +10,9 @@ Method, seeded and deterministic:
 1. Every question is analysed and its passages retrieved once, with the engine's default settings.
 2. **Unit head.** Every candidate unit of those passages is a row of ``UNIT_FEATURES``; its label is
    whether it holds a gold answer (any ``must_include`` alternative). A logistic regression
-   (scikit-learn, L2, standardised features) is fitted on all rows.
+   (scikit-learn, L2, standardised features) is fitted on all rows. Each training set weighs the
+   same in total, whatever its size (``set_weights``): the documents differ in kind (Wikipedia
+   prose, a company profile of lists and short facts), and no one kind should swamp the others.
 3. **Answerability head.** With the unit head ranking the candidates, each question is a row of
    ``QUESTION_FEATURES`` (the best units' probabilities and signals, the answerability checks'
    verdicts); its label is whether the question is answerable. Classes are weighted to a 50/50
@@ -141,7 +143,14 @@ def collect(
     return examples
 
 
-def _fit_head(x: np.ndarray, y: np.ndarray, names: Sequence[str], balanced: bool, c: float = 1.0):
+def _fit_head(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: Sequence[str],
+    balanced: bool,
+    weight: np.ndarray | None = None,
+    c: float = 1.0,
+):
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
@@ -150,7 +159,7 @@ def _fit_head(x: np.ndarray, y: np.ndarray, names: Sequence[str], balanced: bool
     lr = LogisticRegression(
         C=c, class_weight="balanced" if balanced else None, max_iter=2000, random_state=SEED
     )
-    lr.fit((x - mean) / scale, y)
+    lr.fit((x - mean) / scale, y, sample_weight=weight)
     return Head(list(names), mean, scale, lr.coef_[0].astype(np.float64), float(lr.intercept_[0]))
 
 
@@ -249,10 +258,11 @@ def fit(
 
     if not examples:
         raise ValueError("no training questions: check the sets' paths and tags")
-    ux, uy, _ = _unit_rows(examples)
+    ux, uy, owners = _unit_rows(examples)
     if uy.sum() == 0 or uy.sum() == len(uy):
         raise ValueError("the training units are all of one class: add answerable questions")
-    unit = _fit_head(ux, uy, UNIT_FEATURES, balanced=False)
+    qw = set_weights(examples)
+    unit = _fit_head(ux, uy, UNIT_FEATURES, balanced=False, weight=qw[owners])
     progress(f"unit head: {len(uy)} units, {int(uy.sum())} holding an answer")
     n = len(QUESTION_FEATURES)
     dummy = Head(list(QUESTION_FEATURES), np.zeros(n), np.ones(n), np.zeros(n), 0.0)
@@ -265,14 +275,14 @@ def fit(
     if n_folds >= 2:
         for fit_rows, held in GroupKFold(n_splits=n_folds).split(qx, qy, groups):
             if 0 < qy[fit_rows].sum() < len(fit_rows):
-                head = _fit_head(qx[fit_rows], qy[fit_rows], QUESTION_FEATURES, balanced=True)
+                head = _fit_head(qx[fit_rows], qy[fit_rows], QUESTION_FEATURES, True, qw[fit_rows])
                 oof[held] = head.predict(qx[held])
             else:
                 oof[held] = qy[fit_rows].mean()
     else:
-        oof[:] = _fit_head(qx, qy, QUESTION_FEATURES, balanced=True).predict(qx)
-    threshold, balanced_acc = choose_threshold(oof, qy, right)
-    answerable = _fit_head(qx, qy, QUESTION_FEATURES, balanced=True)
+        oof[:] = _fit_head(qx, qy, QUESTION_FEATURES, True, qw).predict(qx)
+    threshold, balanced_acc = choose_threshold(oof, qy, right, qw)
+    answerable = _fit_head(qx, qy, QUESTION_FEATURES, True, qw)
     card = {
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "rag train",

@@ -8,7 +8,9 @@
       -> render.render         text with [n] markers and citations
       -> Answer
 
-With no trained model (``AnswerConfig.use_model=False``, or none loaded) the candidates are ranked by
+With the trained model, two checks still decide on their own, before it: a question about the
+present moment, and one naming something no document mentions. With no trained model
+(``AnswerConfig.use_model=False``, or none loaded) the candidates are ranked by
 their hand-set prior and the checks decide in their documented order, with the evidence score
 compared to ``abstain_threshold``: the engine as it was before it was trained, kept as a baseline.
 """
@@ -151,6 +153,23 @@ class Composer:
             p = self.model.p_answerable(question_x)
             thr = self.model.threshold
             score = f"P(answerable) {p:.2f}, threshold {thr:.2f}"
+            hard = verdicts.reasons["realtime"] or verdicts.reasons["missing"]
+            if hard:
+                # no passage can answer about a moment after the documents were written, or
+                # about something they never mention: these two checks decide on their own
+                return Judgement(
+                    ranked,
+                    q_terms,
+                    verdicts,
+                    unit_x,
+                    question_x,
+                    p,
+                    evidence,
+                    False,
+                    f"{hard} ({score})",
+                    thr,
+                    probs,
+                )
             if p >= thr:
                 return Judgement(
                     ranked,

@@ -13,7 +13,9 @@ Changing either list changes the model's input: bump ``FEATURE_VERSION`` and ret
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 
 import numpy as np
 
@@ -23,7 +25,7 @@ from rag.answer.kinds import LABEL_RE, STRICT_KINDS
 from rag.answer.question import QuestionAnalysis
 from rag.lexical import STOPWORDS, words
 
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 
 UNIT_FEATURES = (
     "cosine",
@@ -85,6 +87,7 @@ def named_share(named: set[str], text: str) -> float:
 
 
 NEGATION = frozenset("not no never none nothing nobody neither nor without cannot n't".split())
+_NAME_OR_FIGURE_RE = re.compile(r"(?<=\s)[A-Z][\w'’-]*|\S*\d\S*")
 
 
 def negated(text: str) -> bool:
@@ -97,20 +100,25 @@ def bigrams(text: str) -> set[tuple[str, str]]:
     return set(zip(ws, ws[1:], strict=False))
 
 
+@functools.lru_cache(maxsize=1 << 15)
+def unit_shape(text: str) -> tuple[frozenset, bool, frozenset, int]:
+    """What a unit's text-only features need, computed once per text: its bigrams, whether it is
+    negated, its capitalised words (past the first) and figures, and its length in words."""
+    names = frozenset(
+        m.strip(".,;:()\"'’").lower() for m in _NAME_OR_FIGURE_RE.findall(" " + text[1:])
+    )
+    return frozenset(bigrams(text)), negated(text), names - {""}, len(text.split())
+
+
 def bigram_share(q_bigrams: set, text: str) -> float:
-    return len(q_bigrams & bigrams(text)) / len(q_bigrams) if q_bigrams else 0.0
+    return len(q_bigrams & unit_shape(text)[0]) / len(q_bigrams) if q_bigrams else 0.0
 
 
 def novel_names(question: str, text: str) -> float:
-    """How many capitalised words or numbers the unit holds that the question does not (capped at
+    """How many capitalised words or figures the unit holds that the question does not (capped at
     3): an answer brings something new, and names and figures are what most questions ask for."""
     asked = {w.lower().strip(".,;:()?\"'") for w in question.split()}
-    new = {
-        w.strip(".,;:()\"'")
-        for i, w in enumerate(text.split())
-        if (i > 0 and w[:1].isupper()) or any(ch.isdigit() for ch in w)
-    }
-    return float(min(len({w for w in new if w and w.lower() not in asked}), 3))
+    return float(min(len(unit_shape(text)[2] - asked), 3))
 
 
 def rare_missing(q_terms, terms_: set[str], max_idf: float) -> float:
@@ -148,7 +156,7 @@ def unit_features(a: QuestionAnalysis, ranked: list[Candidate], named: set[str])
                 float(strict and not c.typed),
                 1.0 / c.passage_rank,
                 min(c.lexical, 20.0) / 20.0,
-                math.log1p(len(text.split())),
+                math.log1p(unit_shape(text)[3]),
                 float(c.unit.list_id is not None),
                 float(bool(LABEL_RE.match(text))),
                 named_share(named, text),
@@ -157,7 +165,7 @@ def unit_features(a: QuestionAnalysis, ranked: list[Candidate], named: set[str])
                 float(c.unit_index == 0),
                 bigram_share(q_bigrams, text),
                 novel_names(a.query, text),
-                float(q_negated != negated(text)),
+                float(q_negated != unit_shape(text)[1]),
             )
         )
     return np.asarray(rows, dtype=np.float32)
