@@ -205,16 +205,26 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
     return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
 
 
+def set_weights(examples: Sequence[Example]) -> np.ndarray:
+    """One weight per example such that every training set counts as much as every other,
+    whatever its size (mean weight 1)."""
+    names = [ex.set_name for ex in examples]
+    sizes = {n: names.count(n) for n in set(names)}
+    return np.array([len(names) / (len(sizes) * sizes[n]) for n in names])
+
+
 def choose_threshold(
-    p: np.ndarray, answerable: np.ndarray, right: np.ndarray
+    p: np.ndarray, answerable: np.ndarray, right: np.ndarray, weight: np.ndarray | None = None
 ) -> tuple[float, float]:
     """The threshold with the best balanced accuracy (see the module docstring), and that value."""
+    w = np.ones(len(p)) if weight is None else weight
     best = (0.5, -1.0)
-    n_pos, n_neg = max(answerable.sum(), 1), max((1 - answerable).sum(), 1)
+    pos, neg = answerable == 1, answerable == 0
+    n_pos, n_neg = max(w[pos].sum(), 1e-9), max(w[neg].sum(), 1e-9)
     for t in np.linspace(0.05, 0.95, 181):
         answered = p >= t
-        good_pos = np.sum(answered & right) / n_pos
-        good_neg = np.sum(~answered & (answerable == 0)) / n_neg
+        good_pos = np.sum(w * (answered & right)) / n_pos
+        good_neg = np.sum(w * (~answered & neg)) / n_neg
         score = (good_pos + good_neg) / 2
         if score > best[1] + 1e-9:
             best = (float(round(t, 3)), float(score))
