@@ -44,7 +44,8 @@ class Candidate:
 
     @property
     def score(self) -> float:
-        """What candidates are ranked by: the scorer's probability when it ran, else the prior."""
+        """How well the unit answers, as shown in citations: the scorer's probability when it
+        ran, else the prior."""
         return self.prob if self.prob else self.prior
 
 

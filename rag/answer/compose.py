@@ -108,9 +108,10 @@ class Composer:
             probs = self.model.unit_probs(unit_x)
             for c, p in zip(ranked, probs, strict=True):
                 c.prob = float(p)
-            order = np.argsort(-probs, kind="stable")
-            ranked = [ranked[i] for i in order]
-            unit_x, probs = unit_x[order], probs[order]
+            if cfg.rank_by == "model":
+                order = np.argsort(-probs, kind="stable")
+                ranked = [ranked[i] for i in order]
+                unit_x, probs = unit_x[order], probs[order]
         verdicts = self.checker.run(a, ranked)  # may move a typed runner-up first
         evidence = max((c.evidence for c in ranked), default=0.0)
         passage_text, rare = "", (0.0, 0.0)

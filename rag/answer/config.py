@@ -8,6 +8,8 @@ weights, calibration and decision threshold) are not here: they live in its arti
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -36,6 +38,9 @@ class AnswerConfig(BaseModel):
     coined_zipf: float = Field(1.5, ge=0, le=8)  # a capitalised word rarer than this is coined
     # ---- answerability ----
     use_model: bool = True  # the trained scorer decides; False: evidence score vs threshold only
+    # what ranks the candidate units: the hand-set prior (measured better on the profile sets) or
+    # the trained unit head's probability (better on SQuAD); see README, Quality
+    rank_by: Literal["prior", "model"] = "prior"
     type_rescue: float = Field(0.25, ge=0, le=5)  # how far below the best a typed unit may be
     # ---- selection ----
     second_unit_margin: float = Field(0.04, ge=0, le=5)
