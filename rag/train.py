@@ -182,7 +182,7 @@ def _unit_rows(examples: Sequence[Example]):
 def _question_rows(examples: Sequence[Example], model: AnswerModel):
     """Question features with the unit head ranking, the label, and whether the best unit holds
     the gold answer."""
-    xs, ys, right = [], [], []
+    xs, ys, right, vetoed = [], [], [], []
     for ex in examples:
         composer = ex.bot._composer
         saved = composer.model
@@ -193,10 +193,12 @@ def _question_rows(examples: Sequence[Example], model: AnswerModel):
             composer.model = saved
         xs.append(j.question_x)
         ys.append(ex.answerable)
+        hard = composer.config.hard_checks
+        vetoed.append(any(j.verdicts.reasons.get(c) for c in hard))
         right.append(
             bool(j.ranked) and ex.answerable and _holds(j.ranked[0].unit.text, ex.alternatives)
         )
-    return np.vstack(xs), np.array(ys, dtype=int), np.array(right)
+    return np.vstack(xs), np.array(ys, dtype=int), np.array(right), np.array(vetoed, dtype=bool)
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -214,15 +216,21 @@ def set_weights(examples: Sequence[Example]) -> np.ndarray:
 
 
 def choose_threshold(
-    p: np.ndarray, answerable: np.ndarray, right: np.ndarray, weight: np.ndarray | None = None
+    p: np.ndarray,
+    answerable: np.ndarray,
+    right: np.ndarray,
+    weight: np.ndarray | None = None,
+    vetoed: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """The threshold with the best balanced accuracy (see the module docstring), and that value."""
+    """The threshold with the best balanced accuracy (see the module docstring), and that value.
+    ``vetoed`` questions are abstained on whatever the threshold (a hard check failed)."""
     w = np.ones(len(p)) if weight is None else weight
+    veto = np.zeros(len(p), dtype=bool) if vetoed is None else vetoed
     best = (0.5, -1.0)
     pos, neg = answerable == 1, answerable == 0
     n_pos, n_neg = max(w[pos].sum(), 1e-9), max(w[neg].sum(), 1e-9)
     for t in np.linspace(0.05, 0.95, 181):
-        answered = p >= t
+        answered = (p >= t) & ~veto
         good_pos = np.sum(w * (answered & right)) / n_pos
         good_neg = np.sum(w * (~answered & neg)) / n_neg
         score = (good_pos + good_neg) / 2
@@ -276,7 +284,7 @@ def fit(
     progress(f"unit head: {len(uy)} units, {int(uy.sum())} holding an answer")
     n = len(QUESTION_FEATURES)
     dummy = Head(list(QUESTION_FEATURES), np.zeros(n), np.ones(n), np.zeros(n), 0.0)
-    qx, qy, right = _question_rows(examples, AnswerModel(unit, dummy, 0.5))
+    qx, qy, right, vetoed = _question_rows(examples, AnswerModel(unit, dummy, 0.5))
     if qy.sum() == 0 or qy.sum() == len(qy):
         raise ValueError("the training questions are all of one kind: add (un)answerable ones")
     groups = np.array([ex.group for ex in examples])
@@ -291,7 +299,7 @@ def fit(
                 oof[held] = qy[fit_rows].mean()
     else:
         oof[:] = _fit_head(qx, qy, QUESTION_FEATURES, True, qw).predict(qx)
-    threshold, balanced_acc = choose_threshold(oof, qy, right, qw)
+    threshold, balanced_acc = choose_threshold(oof, qy, right, qw, vetoed)
     answerable = _fit_head(qx, qy, QUESTION_FEATURES, True, qw)
     card = {
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -325,9 +333,9 @@ def proxy_metrics(model: AnswerModel, examples: Sequence[Example]) -> dict:
     """Quick figures of ``model`` on collected examples, without composing answers: accuracy and
     recall count an answered answerable question as right when its best unit holds the gold
     answer (the composed answer may add units; ``rag eval`` measures that)."""
-    qx, qy, right = _question_rows(examples, model)
+    qx, qy, right, vetoed = _question_rows(examples, model)
     p = model.answerable.predict(qx)
-    answered = p >= model.threshold
+    answered = (p >= model.threshold) & ~vetoed
     unans = qy == 0
     tp = int(np.sum(~answered & unans))
     fp = int(np.sum(~answered & ~unans))

@@ -23,15 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer.candidates import Candidate
-from rag.answer.config import AnswerConfig
+from rag.answer.config import CHECKS, AnswerConfig
 from rag.answer.kinds import KIND_NAMES, LABEL_RE, QUANTITY_RE, STRICT_KINDS, has_kind
 from rag.answer.matching import NUMBER_RE, soft_equal
 from rag.answer.question import LIGHT_WORDS, TIME_UNITS, QuestionAnalysis
 from rag.corpus_stats import CorpusStats
 from rag.index import Index
 from rag.lexical import STOPWORDS, stem, words
-
-CHECKS = ("realtime", "missing", "kind", "qualifier", "uncounted", "focus")
 
 
 @dataclass

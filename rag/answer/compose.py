@@ -8,8 +8,9 @@
       -> render.render         text with [n] markers and citations
       -> Answer
 
-With the trained model, two checks still decide on their own, before it: a question about the
-present moment, and one naming something no document mentions. With no trained model
+With the trained model, the checks in ``AnswerConfig.hard_checks`` still decide on their own
+(by default two: a question about the present moment, and one naming something no document
+mentions); the others are features the model weighs. With no trained model
 (``AnswerConfig.use_model=False``, or none loaded) the candidates are ranked by
 their hand-set prior and the checks decide in their documented order, with the evidence score
 compared to ``abstain_threshold``: the engine as it was before it was trained, kept as a baseline.
@@ -154,10 +155,10 @@ class Composer:
             p = self.model.p_answerable(question_x)
             thr = self.model.threshold
             score = f"P(answerable) {p:.2f}, threshold {thr:.2f}"
-            hard = verdicts.reasons["realtime"] or verdicts.reasons["missing"]
+            hard = next((verdicts.reasons[c] for c in cfg.hard_checks if verdicts.reasons[c]), None)
             if hard:
-                # no passage can answer about a moment after the documents were written, or
-                # about something they never mention: these two checks decide on their own
+                # by default: no passage can answer about a moment after the documents were
+                # written, or about something they never mention
                 return Judgement(
                     ranked,
                     q_terms,

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# the answerability checks (rag/answer/answerability.py), in the order their reasons are given
+CHECKS = ("realtime", "missing", "kind", "qualifier", "uncounted", "focus")
 
 
 class AnswerConfig(BaseModel):
@@ -41,6 +44,9 @@ class AnswerConfig(BaseModel):
     # what ranks the candidate units: the hand-set prior (measured better on the profile sets) or
     # the trained unit head's probability (better on SQuAD); see README, Quality
     rank_by: Literal["prior", "model"] = "prior"
+    # checks whose failure makes the bot abstain whatever the model says (the others are only
+    # features of the model); ``rag train`` chooses the model's threshold with these applied
+    hard_checks: tuple[str, ...] = ("realtime", "missing")
     type_rescue: float = Field(0.25, ge=0, le=5)  # how far below the best a typed unit may be
     # ---- selection ----
     second_unit_margin: float = Field(0.04, ge=0, le=5)
@@ -53,3 +59,13 @@ class AnswerConfig(BaseModel):
     bare_item_coverage: float = Field(0.5, ge=0, le=1)
     heading_list_coverage: float = Field(0.5, ge=0, le=1)
     shorten_chars: int = Field(90, ge=20, le=10_000)  # a long labelled item in a list is cut
+
+    @field_validator("hard_checks")
+    @classmethod
+    def _known_checks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [c for c in v if c not in CHECKS]
+        if unknown:
+            raise ValueError(
+                f"hard_checks: {', '.join(unknown)} is not a check; use any of {', '.join(CHECKS)}"
+            )
+        return v
