@@ -151,6 +151,11 @@ def bot():
 
 
 EXPECTED_METRICS = {
+    # a (both names) and f (no items) answered right, d abstained right; b misses Tokyo,
+    # c abstained on an answerable question, e answered an unanswerable one
+    "accuracy": 0.5,
+    "answer_words_mean": 4.0,  # (4 + 7 + 2 + 3) / 4 answered
+    "answerable_auc": None,  # the fake answers carry no P(answerable)
     "section_hit@1": 0.333333,
     "section_hit@3": 0.666667,
     "mrr@5": 0.5,
@@ -457,7 +462,8 @@ def test_fixture_metrics_are_exact(bot):
     eval_run = run(load_questions(FIXTURE), bot, k=5)
     s = eval_run.summary
     assert s["metrics"] == EXPECTED_METRICS
-    assert s["null_reasons"] == {}
+    assert list(s["null_reasons"]) == ["answerable_auc"]  # the only null one, and why
+    assert "no P(answerable)" in s["null_reasons"]["answerable_auc"]
     assert (s["n"], s["n_answerable"], s["n_unanswerable"], s["n_errors"], s["n_passed"]) == (
         6,
         4,
@@ -731,3 +737,19 @@ def test_check_thresholds_names_metric_value_and_threshold():
         "section_hit@1 = 0.3333 is below the threshold 0.5",
         "abstention_precision is null (the bot abstained on no question); the gate requires >= 0.1",
     ]
+
+
+def test_answerable_auc_and_reliability_from_p_answerable():
+    from rag.evaluation import _auc, reliability
+
+    pairs = [(0.9, True), (0.8, True), (0.3, False), (0.85, False), (0.1, False)]
+    # 2 answerable x 3 unanswerable pairs: 0.9 and 0.8 beat 0.3 and 0.1; 0.9 beats 0.85
+    assert _auc(pairs) == round(5 / 6, 6)
+    assert _auc([(0.5, True), (0.5, False)]) == 0.5  # a tie counts half
+    assert _auc([(0.5, True)]) is None
+    bins = reliability(pairs)
+    assert [b["n"] for b in bins] == [1, 1, 2, 1]
+    top = bins[-1]
+    assert top["lo"] == 0.9 and top["observed"] == 1.0 and top["predicted"] == 0.9
+    eighties = bins[-2]
+    assert eighties["n"] == 2 and eighties["observed"] == 0.5

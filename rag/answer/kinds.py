@@ -55,7 +55,7 @@ DURATION_RE = re.compile(
 # "a dozen", "a single"); a year alone is not a count
 QUANTITY_RE = re.compile(
     r"[$€£¥]\s?\d|\d(?:[\d,.]*\d)?\s?(?:%|\+|percent\b|per cent\b|[kmb]n?\b|billion\b|"
-    r"million\b|thousand\b)|\b\d{1,3}(?:,\d{3})+\b|\b(?!(?:1[5-9]|20)\d\d\b)\d+(?:\.\d+)?\s+[a-z]"
+    r"million\b|thousand\b)|\b\d{1,3}(?:,\d{3})+\b|\b(?!(?:1[5-9]|20)\d\d\b)\d+(?:\.\d+)?(?=\s+[a-z])"
     rf"|\b(?:{_NUMWORD})\b|\ba (?:single|couple|pair|few|handful)\b",
     re.IGNORECASE,
 )
