@@ -18,9 +18,12 @@ Method, seeded and deterministic:
    verdicts); its label is whether the question is answerable. Classes are weighted to a 50/50
    prior, since the share of unanswerable questions a user will ask is unknown. Out-of-fold
    probabilities (5 folds grouped by document) calibrate it and choose the threshold.
-4. **Threshold rule.** The threshold maximises *balanced accuracy* on the out-of-fold predictions:
-   the mean of (answerable questions answered with a best unit holding the gold answer) and
-   (unanswerable questions abstained on), over the training questions.
+4. **Threshold rule.** The threshold maximises the *worst* balanced accuracy over the training sets,
+   on the out-of-fold predictions, with the hard checks (``AnswerConfig.hard_checks``) applied:
+   balanced accuracy is the mean of (answerable questions answered with a best unit holding the
+   gold answer) and (unanswerable questions abstained on). The worst set rather than the pooled
+   questions, because the same probability means different things on different kinds of
+   documents, and the threshold must not serve one kind at the other's expense.
 
 The artifact records the data, the counts, the metrics and the command (its ``card``).
 """
@@ -219,23 +222,26 @@ def choose_threshold(
     p: np.ndarray,
     answerable: np.ndarray,
     right: np.ndarray,
-    weight: np.ndarray | None = None,
+    sets: np.ndarray | None = None,
     vetoed: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """The threshold with the best balanced accuracy (see the module docstring), and that value.
-    ``vetoed`` questions are abstained on whatever the threshold (a hard check failed)."""
-    w = np.ones(len(p)) if weight is None else weight
+    """The threshold whose *worst* balanced accuracy over the training sets is best (see the
+    module docstring), and that value. ``vetoed`` questions are abstained on whatever the
+    threshold (a hard check failed)."""
+    sets = np.zeros(len(p), dtype=int) if sets is None else sets
     veto = np.zeros(len(p), dtype=bool) if vetoed is None else vetoed
     best = (0.5, -1.0)
-    pos, neg = answerable == 1, answerable == 0
-    n_pos, n_neg = max(w[pos].sum(), 1e-9), max(w[neg].sum(), 1e-9)
     for t in np.linspace(0.05, 0.95, 181):
         answered = (p >= t) & ~veto
-        good_pos = np.sum(w * (answered & right)) / n_pos
-        good_neg = np.sum(w * (~answered & neg)) / n_neg
-        score = (good_pos + good_neg) / 2
-        if score > best[1] + 1e-9:
-            best = (float(round(t, 3)), float(score))
+        worst = 1.0
+        for s in np.unique(sets):
+            inside = sets == s
+            pos, neg = inside & (answerable == 1), inside & (answerable == 0)
+            good_pos = np.sum(answered & right & pos) / pos.sum() if pos.any() else 1.0
+            good_neg = np.sum(~answered & neg) / neg.sum() if neg.any() else 1.0
+            worst = min(worst, (good_pos + good_neg) / 2)
+        if worst > best[1] + 1e-9:
+            best = (float(round(t, 3)), float(worst))
     return best
 
 
@@ -299,7 +305,8 @@ def fit(
                 oof[held] = qy[fit_rows].mean()
     else:
         oof[:] = _fit_head(qx, qy, QUESTION_FEATURES, True, qw).predict(qx)
-    threshold, balanced_acc = choose_threshold(oof, qy, right, qw, vetoed)
+    set_ids = np.unique([ex.set_name for ex in examples], return_inverse=True)[1]
+    threshold, balanced_acc = choose_threshold(oof, qy, right, set_ids, vetoed)
     answerable = _fit_head(qx, qy, QUESTION_FEATURES, True, qw)
     card = {
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -317,14 +324,16 @@ def fit(
             "unit_auc_in_sample": _auc(uy, unit.predict(ux)),
             "best_unit_holds_answer": float(right[qy == 1].mean()) if qy.sum() else None,
             "answerable_auc_out_of_fold": _auc(qy, oof),
-            "balanced_accuracy_out_of_fold": balanced_acc,
+            "worst_set_balanced_accuracy_out_of_fold": balanced_acc,
         },
-        "threshold_rule": "maximises balanced accuracy on out-of-fold predictions (rag/train.py)",
+        "threshold_rule": "maximises the worst balanced accuracy over the training sets, on "
+        "out-of-fold predictions, with the hard checks applied (rag/train.py)",
+        "hard_checks": list(examples[0].bot.settings.answer.hard_checks),
     }
     auc = card["metrics"]["answerable_auc_out_of_fold"]
     progress(
         f"answerability: AUC {auc if auc is None else round(auc, 3)} out of fold, threshold "
-        f"{threshold:.3f} (balanced accuracy {balanced_acc:.3f})"
+        f"{threshold:.3f} (worst balanced accuracy over the sets {balanced_acc:.3f})"
     )
     return AnswerModel(unit, answerable, threshold, card)
 

@@ -8,9 +8,9 @@
       -> render.render         text with [n] markers and citations
       -> Answer
 
-With the trained model, the checks in ``AnswerConfig.hard_checks`` still decide on their own
-(by default two: a question about the present moment, and one naming something no document
-mentions); the others are features the model weighs. With no trained model
+With the trained model, a failed check in ``AnswerConfig.hard_checks`` (by default all of them)
+still decides on its own; the model's probability replaces the hand-set evidence threshold, and
+checks left out of ``hard_checks`` are only features it weighs. With no trained model
 (``AnswerConfig.use_model=False``, or none loaded) the candidates are ranked by
 their hand-set prior and the checks decide in their documented order, with the evidence score
 compared to ``abstain_threshold``: the engine as it was before it was trained, kept as a baseline.
@@ -157,8 +157,7 @@ class Composer:
             score = f"P(answerable) {p:.2f}, threshold {thr:.2f}"
             hard = next((verdicts.reasons[c] for c in cfg.hard_checks if verdicts.reasons[c]), None)
             if hard:
-                # by default: no passage can answer about a moment after the documents were
-                # written, or about something they never mention
+                # a check names a specific reason the best passage cannot answer
                 return Judgement(
                     ranked,
                     q_terms,

@@ -46,7 +46,7 @@ class AnswerConfig(BaseModel):
     rank_by: Literal["prior", "model"] = "prior"
     # checks whose failure makes the bot abstain whatever the model says (the others are only
     # features of the model); ``rag train`` chooses the model's threshold with these applied
-    hard_checks: tuple[str, ...] = ("realtime", "missing")
+    hard_checks: tuple[str, ...] = CHECKS
     type_rescue: float = Field(0.25, ge=0, le=5)  # how far below the best a typed unit may be
     # ---- selection ----
     second_unit_margin: float = Field(0.04, ge=0, le=5)
