@@ -22,7 +22,8 @@ from rag.answer_types import Answer
 from rag.answering import Composer
 from rag.chunking import Chunker
 from rag.embedding import Embedder, make_embedder
-from rag.followup import normalise_history, rewrite
+from rag.followup import rewrite
+from rag.history import HistoryError, history_questions
 from rag.index import Index, IndexStore
 from rag.retrieval import Passage, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
@@ -34,10 +35,22 @@ class QuestionError(ValueError):
     """The question cannot be answered as given (empty, not text); the message says what to do."""
 
 
-def clean_question(question, max_chars: int) -> tuple[str, list[str]]:
-    """Validate and normalise a question; returns it with notices about what was changed."""
+__all__ = ["Chatbot", "HistoryError", "QuestionError", "clean_question"]
+
+
+def clean_question(question, max_chars: int, max_input: int | None = None) -> tuple[str, list[str]]:
+    """Validate and normalise a question; returns it with notices about what was changed.
+
+    A question longer than ``max_input`` characters is refused before it is read; one longer than
+    ``max_chars`` (after cleaning) is cut there, with a notice."""
     if not isinstance(question, str):
         raise QuestionError(f"the question must be text, not {type(question).__name__}")
+    if max_input is not None and len(question) > max_input:
+        raise QuestionError(
+            f"the question is {len(question):,} characters long; the limit is {max_input:,}: "
+            "ask a shorter question (only the first "
+            f"{max_chars:,} characters would be used anyway)"
+        )
     notices = []
     # drop control characters and lone surrogates, keep newlines/tabs as spaces
     text = question.encode("utf-8", "replace").decode("utf-8")
@@ -125,7 +138,7 @@ class Chatbot:
     def index(self) -> Index:
         return self.warm_up()._index
 
-    def reindex(self, progress: bool = False) -> Index:
+    def reindex(self, progress: bool | None = None) -> Index:
         """Build the index anew (``rag index``) and use it."""
         with self._lock:
             index = self.store().build(progress=progress)
@@ -158,9 +171,10 @@ class Chatbot:
         return passages, fvec, q_tokens, timings
 
     def _clean_history(self, history) -> list[str]:
-        """Earlier user questions, cleaned and cut like a question; empty ones dropped."""
+        """Earlier user questions, cleaned and cut like a question; empty ones dropped. Raises
+        ``HistoryError`` for a history over the limits of the settings (turns, characters, depth)."""
         turns = []
-        for turn in normalise_history(history):
+        for turn in history_questions(history, self.settings.history_limits()):
             try:
                 turns.append(clean_question(turn, self.settings.max_question_chars)[0])
             except QuestionError:
@@ -170,7 +184,8 @@ class Chatbot:
     def retrieve(
         self, question: str, k: int | None = None, mode: str | None = None
     ) -> list[Passage]:
-        question, _ = clean_question(question, self.settings.max_question_chars)
+        s = self.settings
+        question, _ = clean_question(question, s.max_question_chars, s.max_input_chars)
         self.warm_up()
         mode = check_mode(mode or self.settings.mode)
         return self._search(question, k or self.settings.k, mode)[0]
@@ -183,14 +198,16 @@ class Chatbot:
         mode: str | None = None,
     ) -> Answer:
         t0 = time.perf_counter()
-        question, notices = clean_question(question, self.settings.max_question_chars)
+        s = self.settings
+        question, notices = clean_question(question, s.max_question_chars, s.max_input_chars)
+        earlier = self._clean_history(history)  # refused here, before any model work
         mode = check_mode(mode or self.settings.mode)
         k = k or self.settings.k
         if k < 1:
             raise ValueError(f"k={k} must be at least 1")
         self.warm_up()
         t_load = time.perf_counter()
-        query = rewrite(question, self._clean_history(history))
+        query = rewrite(question, earlier)
         t_rewrite = time.perf_counter()
         passages, fvec, q_tokens, timings = self._search(query, k, mode)
         t_compose = time.perf_counter()

@@ -581,7 +581,7 @@ class IndexStore:
             return f"corpus changed ({', '.join(diff[:3])}{'...' if len(diff) > 3 else ''})"
         return None
 
-    def load_or_build(self, progress: bool = False) -> Index:
+    def load_or_build(self, progress: bool | None = None) -> Index:
         docs = load_corpus(self.corpus_dir)
         reason = self.staleness(docs)
         if reason is None:
@@ -597,13 +597,25 @@ class IndexStore:
             self.notify(f"Rebuilding the index: {reason}.")
         return self.build(docs, progress=progress)
 
-    def build(self, docs: list[Document] | None = None, progress: bool = False) -> Index:
-        """Build and install a new index; concurrent builders are serialised by a file lock."""
+    def build(self, docs: list[Document] | None = None, progress: bool | None = None) -> Index:
+        """Build and install a new index; concurrent builders are serialised by a file lock.
+
+        Every build says so through ``notify`` (a line when it starts and one when it ends, with
+        its size and speed), and shows tqdm bars while it embeds when ``progress`` is true
+        (default: when stderr is a terminal)."""
         from filelock import FileLock
 
+        if progress is None:
+            progress = sys.stderr.isatty()
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.root / ".lock")):
             docs = docs if docs is not None else load_corpus(self.corpus_dir)
+            size = sum(len(d.text.encode("utf-8", "surrogatepass")) for d in docs)
+            self.notify(
+                f"Indexing {len(docs)} document(s), {size / 2**20:.2f} MiB of text, "
+                f"from {self.corpus_dir} (text already indexed is reused)..."
+            )
+            t0 = time.perf_counter()
             index = Index.build(
                 docs,
                 self.chunker,
@@ -615,6 +627,13 @@ class IndexStore:
                 approx_above=self.approx_above,
             )
             self._install(index)
+            seconds = time.perf_counter() - t0
+            m = index.manifest
+            self.notify(
+                f"Indexed {len(docs)} document(s): {m['n_chunks']} chunks, {m['n_units']} "
+                f"sentences in {seconds:.1f} s ({size / 2**20 / max(seconds, 1e-9) * 60:.2f} "
+                "MiB/min)."
+            )
             return index
 
     def previous(self) -> Index | None:

@@ -74,6 +74,22 @@ def check_port(port) -> int:
     return port
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port that something already listens on, before anything slow (the model) loads."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        raise ValueError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): pass another --port, "
+            "or stop what uses it"
+        ) from None
+
+
 def check_concurrency(concurrency) -> int:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(
@@ -241,11 +257,15 @@ def serve(
     concurrency: int = DEFAULT_CONCURRENCY,
     title: str = "Ask the documents",
     warn=None,
+    throttle=None,
 ):
     """Load the bot, build the page and start the server; returns ``(demo, url)`` once it is up.
 
     Prints ``bind_warning`` (to stderr, or through ``warn``) when the address is not loopback and
-    no login is set. Call ``demo.block_thread()`` to serve until interrupted, ``demo.close()`` to stop.
+    no login is set. Every route passes through ``ui.guard.Guard`` (login on everything but the
+    login page, back-off on wrong passwords, request-size limits from ``bot.settings``); ``throttle``
+    is the guard's ``LoginThrottle`` (default: 5 free attempts, then 1 s doubling to 60 s).
+    Call ``demo.block_thread()`` to serve until interrupted, ``demo.close()`` to stop.
     """
     check_port(port)
     check_concurrency(concurrency)
@@ -256,7 +276,18 @@ def serve(
     feedback = feedback or FeedbackLog(bot.settings.feedback_path())
     demo = build_app(bot, feedback, examples=examples, concurrency=concurrency, title=title)
     import gradio as gr
+    from starlette.middleware import Middleware
 
+    from ui.guard import Guard
+
+    settings = bot.settings
+    guard = Middleware(
+        Guard,
+        login=bool(auth),
+        throttle=throttle,
+        max_body_bytes=settings.max_request_bytes,
+        max_json_depth=settings.max_history_depth + 8,  # {"data": [...]} and a message's fields
+    )
     try:
         demo.launch(
             server_name=host,
@@ -274,6 +305,7 @@ def serve(
             enable_monitoring=False,
             theme=gr.themes.Default(primary_hue="indigo", secondary_hue="amber"),
             css=CSS,
+            app_kwargs={"middleware": [guard]},
         )
     except OSError as exc:
         raise ValueError(
@@ -284,9 +316,13 @@ def serve(
 
 
 def page_for(corpus_dir: Path | None) -> dict:
-    """Title and example questions: SenseTime ones for the bundled profile, generic otherwise."""
+    """Title and example questions: SenseTime ones for the bundled profile, generic otherwise.
+
+    The title never carries the corpus folder's name or path: it is shown before the login (in the
+    page title and the web manifest), and a folder name can itself be confidential.
+    """
     from rag.settings import BUNDLED_CORPUS
 
     if corpus_dir is None or Path(corpus_dir).resolve() == BUNDLED_CORPUS.resolve():
         return {"title": "Ask the SenseTime company profile", "examples": list(chat.EXAMPLES)}
-    return {"title": f"Ask the documents in {Path(corpus_dir).name}", "examples": []}
+    return {"title": "Ask the documents", "examples": []}
