@@ -97,6 +97,10 @@ class Evidence:
         return {"corrupted": self.corrupted, "lower_case_candidates": self.n_lower}
 
 
+# for a snippet known to come from a corrupted document (tests, a single sentence)
+CORRUPTED = Evidence(True, {})
+
+
 @lru_cache(maxsize=8)
 def evidence_of(text: str) -> Evidence:
     """The evidence of corruption in ``text`` (a whole document); cached for the last few texts."""

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     max_question_chars: int = 2000  # a longer question is cut to this, with a notice
 
     # request bounds: refused before any work, with a message naming the limit
-    max_input_chars: int = 100_000  # a question longer than this is refused, not cut
+    max_input_chars: int = 2_000_000  # a question longer than this is refused, not cut
     max_history_turns: int = 500  # messages (or strings) in a history
     max_history_chars: int = 200_000  # characters of earlier questions, all turns together
     max_history_depth: int = 8  # content blocks nested inside one history message

@@ -171,6 +171,15 @@ class Guard:
         return token is not None and token in tokens
 
     @staticmethod
+    def _starting(scope, path: str) -> bool:
+        """Gradio's ``launch`` calls ``startup-events`` once, itself, to start the queue; until
+        that has happened the route is open (it starts the app and returns nothing else)."""
+        app = scope.get("app")
+        return path.rstrip("/") == "/gradio_api/startup-events" and not getattr(
+            app, "startup_events_triggered", True
+        )
+
+    @staticmethod
     def _is_public(path: str) -> bool:
         return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
@@ -189,7 +198,7 @@ class Guard:
         is_login = path.rstrip("/") == "/login" and scope["method"] == "POST"
 
         if self.login and not is_login and not self._is_public(path):
-            if not self._logged_in(scope):
+            if not self._logged_in(scope) and not self._starting(scope, path):
                 return await self._reply(send, 401, "log in first: this chat requires a login")
         if is_login and self.login:
             wait = self.throttle.wait(client)
@@ -213,16 +222,18 @@ class Guard:
                 return await self._reply(send, 413, self._too_large(size, limit))
 
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if scope["method"] in ("POST", "PUT", "PATCH") and ctype == b"application/json":
+        is_json = ctype == b"application/json"
+        if scope["method"] in ("POST", "PUT", "PATCH") and (is_json or declared is None):
+            # a JSON body is checked before the app parses it; a body of no declared length
+            # (chunked) is read here up to the limit, as the app would read it whole anyway
             body, too_large = await self._read(receive, limit)
             if too_large:
                 return await self._reply(send, 413, self._too_large(None, limit))
-            problem = self._check_json(scope, path, body)
-            if problem:
-                return await self._reply(send, 422, problem)
+            if is_json:
+                problem = self._check_json(scope, path, body)
+                if problem:
+                    return await self._reply(send, 422, problem)
             receive = self._replay(body, receive)
-        else:
-            receive = self._counting(receive, limit)
 
         status: list[int] = []
 
@@ -231,12 +242,7 @@ class Guard:
                 status.append(message["status"])
             await send(message)
 
-        try:
-            await self.app(scope, receive, watch if is_login else send)
-        except _TooLarge:
-            if not status:
-                await self._reply(send, 413, self._too_large(None, limit))
-            return
+        await self.app(scope, receive, watch if is_login else send)
         if is_login and self.login and status:
             if status[0] == 200:
                 self.throttle.succeeded(client)
@@ -280,21 +286,6 @@ class Guard:
 
         return replay
 
-    @staticmethod
-    def _counting(receive, limit: int):
-        total = 0
-
-        async def counting():
-            nonlocal total
-            message = await receive()
-            if message["type"] == "http.request":
-                total += len(message.get("body", b""))
-                if total > limit:
-                    raise _TooLarge
-            return message
-
-        return counting
-
     def _check_json(self, scope, path: str, body: bytes) -> str | None:
         depth = json_depth(body, self.max_json_depth)
         if depth > self.max_json_depth:
@@ -334,7 +325,3 @@ class Guard:
                     names.append(str(label) if label else f"value {i + 1}")
                 return names
         return None
-
-
-class _TooLarge(Exception):
-    """Raised inside ``receive`` when a streamed body passes the limit."""
