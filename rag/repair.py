@@ -32,10 +32,9 @@ Names, and clean text, are left alone. A token is a candidate by the rules above
 repaired only when the document shows the corruption: at least ``MIN_EVIDENCE`` candidates that
 start lower-case (a name cannot explain those), and at least one per ``EVIDENCE_CHARS`` characters.
 A clean document has a stray candidate or two (a rare compound such as "backslides", a typo); the
-corrupted profile has one every few hundred characters. Even then, a capitalised token inside a
-sentence ("the Chopins kept", "with Deshin Shekpa") is a name unless it occurs only once in the
-document (a name recurs; a fused pair of words rarely does). Both numbers were chosen on
-squad2-train articles (clean: at most one lower-case candidate each) and the bundled profile's
+corrupted profile has one every few hundred characters. Even then, a capitalised token ("the Chopins
+kept", "with Deshin Shekpa") is a name unless it occurs only once in the document (a name recurs; a
+fused pair of words rarely does). Both numbers were chosen on squad2-train articles (clean: at most one lower-case candidate each) and the bundled profile's
 known corruption; see ``tests/test_repair.py``.
 
 CamelCase names ("SenseTime"), words with digits, tokens shorter than 5 letters (rare-word splits
@@ -81,8 +80,6 @@ DETERMINERS = set("a an the this these those his her its their our my your".spli
 CONTRACTIONS = {"s", "t", "re", "ll", "ve", "d", "m"}
 MIN_EVIDENCE = 3  # lower-case candidates a document needs before any repair is made...
 EVIDENCE_CHARS = 5_000  # ...and at least one per this many characters
-SENTENCE_END = ".!?:;"
-MARKUP = " \t*_\"'“”‘’([#>|-"
 
 
 @dataclass(frozen=True)
@@ -112,14 +109,6 @@ def evidence_of(text: str) -> Evidence:
     n_lower = sum(1 for e in _candidates(text) if e.original[:1].islower())
     corrupted = n_lower >= MIN_EVIDENCE and n_lower * EVIDENCE_CHARS >= len(text)
     return Evidence(corrupted, counts, n_lower)
-
-
-def sentence_initial(text: str, start: int) -> bool:
-    """Whether the token at ``start`` begins a sentence, a line, a heading or a list item."""
-    i = start - 1
-    while i >= 0 and text[i] in MARKUP:
-        i -= 1
-    return i < 0 or text[i] == "\n" or text[i] in SENTENCE_END
 
 
 @dataclass(frozen=True)
@@ -325,7 +314,6 @@ def repair_text(text: str, evidence: Evidence | None = None) -> tuple[str, list[
         if not (
             e.original[:1].isupper()
             and e.original[1:].islower()
-            and not sentence_initial(text, e.start)
             and evidence.counts.get(e.original, 1) > 1
         )
     ]
