@@ -122,7 +122,7 @@ def index(corpus: CorpusOpt = None) -> None:
 
     bot = make_bot(corpus)
     t0 = time.perf_counter()
-    idx = bot.reindex(progress=True)
+    idx = bot.reindex()  # tqdm bars on a terminal, a log line otherwise
     m = idx.manifest
     typer.echo(
         f"Indexed {len(m['corpus'])} document(s), {m['n_chunks']} chunks, {m['n_units']} units "
