@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, TINY_DOC
+from tests.test_browser_chat import browser  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.slow  # starts real servers
 
@@ -315,3 +316,33 @@ def test_memory_returns_to_baseline_after_abuse(place, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.browser
+def test_a_browser_logs_in_through_the_guard_and_asks(locked, browser):  # noqa: F811
+    """The login page and its assets load without a login; after it, the chat works."""
+    from tests.test_browser_chat import ask
+
+    _, url, throttle = locked
+    throttle.clients.clear()
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    errors: list[str] = []
+    failed: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", lambda r: failed.append(r.url) if r.status == 401 else None)
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        page.locator("input[type=password]").wait_for()
+        assert "Falcon" not in page.title() and "Falcon" not in page.content()
+        page.locator("input").first.fill("alice")
+        page.locator("input[type=password]").fill("s3cret")
+        page.locator("button", has_text="Login").click()
+        page.wait_for_selector("#question textarea")
+        assert "Falcon" not in page.title()
+        assert "Jane Roe" in ask(page, "Who is the founder of Acme?").inner_text()
+    finally:
+        context.close()
+    assert errors == []
+    assert [u for u in failed if "login_check" not in u] == [], failed
