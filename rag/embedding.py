@@ -106,6 +106,23 @@ class VectorCache:
             self.hits = self.misses = 0
 
 
+MAX_BATCH_CHARS = 16_000  # a batch of long texts is cut here: the model's memory grows with it
+
+
+def _batch_starts(texts: Sequence[str], batch_size: int, max_chars: int) -> list[int]:
+    """Where each batch starts: at most ``batch_size`` texts and, past the first text, at most
+    ``max_chars`` characters (so 32 chunks of 256 tokens do not hold the model's attention
+    matrices for all 32 at once, while short texts still go 32 at a time)."""
+    starts, size, chars = [0], 0, 0
+    for i, text in enumerate(texts):
+        if size and (size >= batch_size or chars + len(text) > max_chars):
+            starts.append(i)
+            size = chars = 0
+        size += 1
+        chars += len(text)
+    return starts if texts else []
+
+
 def progress_label(embedder) -> str:
     return f"embedding ({getattr(embedder, 'name', 'model')})"
 
@@ -162,13 +179,13 @@ class Embedder(ABC):
             # cache or the caller wants them, as float16 for the caller (an index stores float16)
             want_tokens = cache or tokens is not None
             encode = self.encode_batch if want_tokens else self._vectors_only
-            steps = range(0, len(missing), batch_size)
+            steps = _batch_starts(missing, batch_size, MAX_BATCH_CHARS)
             bar = None
             if progress:
                 from tqdm import tqdm
 
                 bar = tqdm(total=len(missing), desc=progress_label(self), unit="text", leave=False)
-            batches = (missing[i : i + batch_size] for i in steps)
+            batches = (missing[i:j] for i, j in zip(steps, [*steps[1:], len(missing)], strict=True))
             if self.parallel > 1 and len(missing) > batch_size:
                 from concurrent.futures import ThreadPoolExecutor
 

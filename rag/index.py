@@ -315,6 +315,13 @@ class Index:
         )
         t_passes.append(time.perf_counter())
         vocab = vocabulary(chunks)
+        # most corpus words are common English words whose vectors the encoder already holds
+        # (pinned at warm-up, computed once per model): reused, not embedded again
+        for word in vocab:
+            if word not in known:
+                vector = embedder.cache.get(word)
+                if vector is not None:
+                    known[word] = vector
         vocab_vectors, n_word_new = _embed_reusing(embedder, vocab, known, 256, progress)
         t_passes.append(time.perf_counter())
         del known
