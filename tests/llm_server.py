@@ -7,6 +7,7 @@ A script entry is a dict:
     {"status": 500}                                an HTTP error
     {"sleep": 2.0, ...}                            wait before replying (a timeout)
     {"raw": bytes}                                 these bytes as the streamed body (malformed)
+    {"delay": 0.1, ...}                            seconds between streamed tokens
 ``sources`` maps each [n] of the prompt to its passage text, so a reply can quote what it was given.
 The last entry repeats when the script runs out.
 """
@@ -79,7 +80,7 @@ class ScriptedLLM:
                 if callable(content):
                     content = content(prompt_sources(body))
                 if body.get("stream"):
-                    return self._stream(content)
+                    return self._stream(content, entry.get("delay", 0.0))
                 reply = {
                     "id": "scripted",
                     "object": "chat.completion",
@@ -93,7 +94,7 @@ class ScriptedLLM:
                 }
                 self._send(200, json.dumps(reply).encode())
 
-            def _stream(self, content: str):
+            def _stream(self, content: str, delay: float):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
@@ -102,6 +103,7 @@ class ScriptedLLM:
                     event = {"choices": [{"index": 0, "delta": {"content": piece}}]}
                     self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                     self.wfile.flush()
+                    time.sleep(delay)
                 end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
                 self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
                 self.wfile.flush()

@@ -59,8 +59,9 @@ class Generator(Protocol):
 
     name: str
 
-    def run(self, answer: Answer, sources: list[Source], on_token: OnToken | None = None) -> Answer:
-        ...
+    def run(
+        self, answer: Answer, sources: list[Source], on_token: OnToken | None = None
+    ) -> Answer: ...
 
 
 class ExtractiveGenerator:
@@ -75,5 +76,7 @@ class ExtractiveGenerator:
 
 def check_generator(name: str | None) -> str | None:
     if name is not None and name not in GENERATORS:
-        raise ValueError(f"generator={name!r} is not a generator: use one of {', '.join(GENERATORS)}")
+        raise ValueError(
+            f"generator={name!r} is not a generator: use one of {', '.join(GENERATORS)}"
+        )
     return name

@@ -78,9 +78,7 @@ def examples(folder: Path, data_dir: Path, limit: int, rng: random.Random):
     pos, unans = [], []
     for article in raw["data"]:
         stem = re.sub(r"[^0-9a-z]+", "_", article["title"].lower()).strip("_")
-        cis = docs.get(stem) or next(
-            (v for k, v in docs.items() if k.startswith(stem[:6])), None
-        )
+        cis = docs.get(stem) or next((v for k, v in docs.items() if k.startswith(stem[:6])), None)
         if cis is None:
             continue
         for p in article["paragraphs"]:

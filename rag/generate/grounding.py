@@ -45,7 +45,9 @@ SUPPORT_MODEL = Path(__file__).with_name("support_model.json")
 
 MARKER_RE = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _BULLET_RE = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
-_ABBREV_RE = re.compile(r"(?:\b[A-Za-z]\.){1,}$|\b(?:Mr|Mrs|Ms|Dr|Prof|Inc|Ltd|Co|Corp|vs|No|St)\.$")
+_ABBREV_RE = re.compile(
+    r"(?:\b[A-Za-z]\.){1,}$|\b(?:Mr|Mrs|Ms|Dr|Prof|Inc|Ltd|Co|Corp|vs|No|St)\.$"
+)
 
 
 @dataclass
@@ -262,7 +264,9 @@ class SupportModel:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
         if d.get("format_version") != 1:
             raise ValueError(f"{path}: unknown format_version {d.get('format_version')!r}")
-        return cls(float(d["bias"]), tuple(float(w) for w in d["weights"]), float(d["threshold"]), d)
+        return cls(
+            float(d["bias"]), tuple(float(w) for w in d["weights"]), float(d["threshold"]), d
+        )
 
 
 # ---- the checker --------------------------------------------------------------------------------------
@@ -335,7 +339,9 @@ class GroundingChecker:
         if missing_months:
             return fail(f"the month {month_names[missing_months[0]].title()} is not in {marks}")
         known = squash(text + " " + " ".join(s.heading for s in srcs))
-        known_words = set(re.findall(r"[0-9a-z]+", (text + " " + " ".join(s.heading for s in srcs)).lower()))
+        known_words = set(
+            re.findall(r"[0-9a-z]+", (text + " " + " ".join(s.heading for s in srcs)).lower())
+        )
         for name in names_in(piece.text):
             key = squash(name)
             if key and key not in known_words and (len(key) < 4 or key not in known):

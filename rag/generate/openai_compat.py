@@ -71,7 +71,9 @@ class ChatClient:
                             headers["Authorization"] = f"Bearer {secret}"
                     self._client = httpx.Client(
                         headers=headers,
-                        timeout=httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
+                        timeout=httpx.Timeout(
+                            self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)
+                        ),
                         follow_redirects=False,
                         trust_env=False,
                     )
@@ -95,7 +97,9 @@ class ChatClient:
                     text = self._once(body)
                 else:
                     text = self._stream(body, on_token, sent)
-                return Completion(text, (time.perf_counter() - t0) * 1000, attempt, on_token is not None)
+                return Completion(
+                    text, (time.perf_counter() - t0) * 1000, attempt, on_token is not None
+                )
             except _Retryable as exc:
                 if attempt > RETRIES or sent[0]:
                     raise GenerationError(str(exc)) from None
@@ -105,7 +109,9 @@ class ChatClient:
         status = response.status_code
         reason = f"the LLM endpoint answered HTTP {status}"
         if status == 404:
-            return GenerationError(f"{reason}: check --llm-url (the base URL, ending in /v1) and --llm-model")
+            return GenerationError(
+                f"{reason}: check --llm-url (the base URL, ending in /v1) and --llm-model"
+            )
         if status in (401, 403):
             return GenerationError(f"{reason}: check RAG_LLM_API_KEY")
         if status == 429 or status >= 500:
@@ -125,7 +131,9 @@ class ChatClient:
             data = r.json()
             content = data["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
-            raise GenerationError("the LLM's reply is not a chat completion (garbled JSON)") from None
+            raise GenerationError(
+                "the LLM's reply is not a chat completion (garbled JSON)"
+            ) from None
         if not isinstance(content, str) or not content.strip():
             raise GenerationError("the LLM's reply was empty")
         return content
@@ -141,14 +149,18 @@ class ChatClient:
                     raise self._post_error(r)
                 for line in r.iter_lines():
                     if time.monotonic() > deadline:
-                        raise _Retryable(f"the LLM endpoint did not finish within {self.timeout:g} s")
+                        raise _Retryable(
+                            f"the LLM endpoint did not finish within {self.timeout:g} s"
+                        )
                     line = line.strip()
                     if not line or line.startswith(":"):
                         continue
                     if not line.startswith("data:"):
                         if line.startswith(("event:", "id:", "retry:")):
                             continue
-                        raise GenerationError("the LLM's stream is malformed (a line is not an event)")
+                        raise GenerationError(
+                            "the LLM's stream is malformed (a line is not an event)"
+                        )
                     data = line[5:].strip()
                     if data == "[DONE]":
                         done = True
@@ -158,7 +170,9 @@ class ChatClient:
                         choice = (event.get("choices") or [{}])[0]
                         delta = (choice.get("delta") or {}).get("content") or ""
                     except (ValueError, AttributeError, TypeError):
-                        raise GenerationError("the LLM's stream is malformed (an event is not JSON)") from None
+                        raise GenerationError(
+                            "the LLM's stream is malformed (an event is not JSON)"
+                        ) from None
                     if not isinstance(delta, str):
                         raise GenerationError("the LLM's stream is malformed (content is not text)")
                     if choice.get("finish_reason"):

@@ -30,7 +30,9 @@ def checked_answer(answer: Answer, sources: list[Source], checks) -> Answer:
         return fallback(answer, "the LLM's reply held no sentence", checks)
     kept = [c for c in checks if c.result.supported]
     if not kept:
-        return fallback(answer, "no sentence of the LLM's answer is supported by its sources", checks)
+        return fallback(
+            answer, "no sentence of the LLM's answer is supported by its sources", checks
+        )
     by_number = {s.number: s for s in sources}
     numbers: dict[int, int] = {}  # source number -> new citation number
     used: dict[int, set[int]] = {}  # source number -> supporting unit indexes

@@ -22,7 +22,9 @@ def sources_for(answer: Answer, index) -> list[Source]:
             row = first + j
             tokens = index.unit_tokens(row) if index.has_tokens else None
             units.append(
-                SourceUnit(u.text, u.char_start, u.char_end, u.line, index.unit_vectors[row], tokens)
+                SourceUnit(
+                    u.text, u.char_start, u.char_end, u.line, index.unit_vectors[row], tokens
+                )
             )
         out.append(
             Source(
