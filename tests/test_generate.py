@@ -55,7 +55,9 @@ def unsupported(s):
 
 def negation_flip(s):
     sentence = first_sentence(s)
-    flipped = re.sub(r"\b(is|are|was|were|has|provides|offers|offering)\b", r"does not \1", sentence, count=1)
+    flipped = re.sub(
+        r"\b(is|are|was|were|has|provides|offers|offering)\b", r"does not \1", sentence, count=1
+    )
     return flipped if flipped != sentence else "It is not true that " + sentence
 
 

@@ -93,6 +93,7 @@ def test_browser_streams_then_shows_checked_answer(real_bot, real_data_dir):
                 page = b.new_page()
                 page.set_default_timeout(60_000)
                 page.goto(url)
+                page.wait_for_selector("#question textarea")
                 assert page.locator("#generator").count() == 1
                 box = page.locator("#question textarea")
                 box.fill(QUESTION)

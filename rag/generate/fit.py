@@ -103,7 +103,7 @@ def examples(folder: Path, data_dir: Path, limit: int, rng: random.Random):
     vec_of = dict(zip(texts, vecs, strict=True))
     tok_of = dict(zip(texts, toks, strict=True))
     chunk_vecs = index.chunk_vectors()
-    rows, labels = [], []
+    rows, labels, kinds = [], [], []
 
     def feats(text, ci):
         _, cos, align, align_all = features(vec_of[text], tok_of[text], [_source(index, ci)])
@@ -112,15 +112,18 @@ def examples(folder: Path, data_dir: Path, limit: int, rng: random.Random):
     for text, ci, cis, a in pos:
         rows.append(feats(text, ci))
         labels.append(1)
+        kinds.append("supported")
         others = [o for o in cis if a.lower() not in index.chunks[o].clean.lower()]
         if others:
             wrong = max(others, key=lambda o: float(chunk_vecs[o] @ vec_of[text]))
             rows.append(feats(text, wrong))
             labels.append(0)
+            kinds.append("wrong_passage")
     for text, ci, _, _ in unans:
         rows.append(feats(text, ci))
         labels.append(0)
-    return np.array(rows, dtype=np.float64), np.array(labels), len(pos), len(unans)
+        kinds.append("plausible_answer")
+    return np.array(rows, dtype=np.float64), np.array(labels), np.array(kinds), len(pos), len(unans)
 
 
 def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) -> np.ndarray:
@@ -138,16 +141,21 @@ def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 50) ->
     return w
 
 
-def rates(prob: np.ndarray, y: np.ndarray, threshold: float) -> dict:
+def rates(prob: np.ndarray, y: np.ndarray, kinds: np.ndarray, threshold: float) -> dict:
+    """Share of supported claims kept and of each kind of unsupported claim removed."""
     keep = prob >= threshold
-    tpr = float(keep[y == 1].mean()) if (y == 1).any() else None
-    fpr = float(keep[y == 0].mean()) if (y == 0).any() else None
-    return {
-        "supported_kept": round(tpr, 4),
-        "unsupported_removed": round(1 - fpr, 4),
+    out = {
+        "supported_kept": round(float(keep[y == 1].mean()), 4),
+        "unsupported_removed": round(float(1 - keep[y == 0].mean()), 4),
         "n_supported": int((y == 1).sum()),
         "n_unsupported": int((y == 0).sum()),
     }
+    for kind in ("wrong_passage", "plausible_answer"):
+        sel = kinds == kind
+        if sel.any():
+            out[f"{kind}_removed"] = round(float(1 - keep[sel].mean()), 4)
+            out[f"n_{kind}"] = int(sel.sum())
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit("refusing to fit on the project's evaluation questions")
     rng = random.Random(SEED)
     with tempfile.TemporaryDirectory() as tmp:
-        x, y, n_pos, n_unans = examples(args.squad, Path(tmp) / "train", args.limit, rng)
+        x, y, kinds, n_pos, n_unans = examples(args.squad, Path(tmp) / "train", args.limit, rng)
         w = logistic(x, y)
         prob = 1 / (1 + np.exp(-(w[0] + x @ w[1:])))
         grid = np.unique(np.round(prob, 4))
@@ -171,9 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         threshold = float(best)
         dev = None
         if args.dev.exists():
-            xd, yd, _, _ = examples(args.dev, Path(tmp) / "dev", args.limit // 3, rng)
+            xd, yd, kd, _, _ = examples(args.dev, Path(tmp) / "dev", args.limit // 3, rng)
             pd = 1 / (1 + np.exp(-(w[0] + xd @ w[1:])))
-            dev = {"data": str(args.dev.name), **rates(pd, yd, threshold)}
+            dev = {"data": str(args.dev.name), **rates(pd, yd, kd, threshold)}
     model = {
         "format_version": 1,
         "features": ["cos_best_unit", "align_best_unit", "align_all_cited_units"],
@@ -191,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             "negatives": "closest other chunk of the article without the answer; unanswerable "
             "question's claim vs the chunk holding its plausible answer",
         },
-        "train": rates(prob, y, threshold),
+        "train": rates(prob, y, kinds, threshold),
         "dev": dev,
         "command": "python -m rag.generate.fit",
         "fitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
