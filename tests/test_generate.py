@@ -1,5 +1,5 @@
 """Generation against a real HTTP server on 127.0.0.1 that speaks the chat-completions protocol
-and replies from a script (tests/llm_server.py), with the real model and index on the profile.
+and replies from a script (bench/llm_server.py), with the real model and index on the profile.
 
 Each scripted reply, streamed and not, must end in the right final text: the faithful sentence
 alone (the unfaithful one removed, with its reason), or the extractive answer with a one-line note.
@@ -13,8 +13,8 @@ import logging
 import re
 
 import pytest
-from llm_server import ScriptedLLM
 
+from bench.llm_server import BAD, ScriptedLLM, faithful, with_bad
 from rag.chatbot import Chatbot
 from rag.generate.grounding import strip_markers
 from rag.settings import Settings, SettingsError
@@ -25,48 +25,6 @@ QUESTION = "What does the SenseAuto platform offer drivers?"  # written for this
 UNANSWERABLE = "What does the staff cafeteria charge for lunch on Fridays?"
 SECRET = "sk-test-canary-7f3a9"
 
-
-def first_sentence(sources: dict[int, str]) -> str:
-    """The first unit of source [1], verbatim: a faithful sentence."""
-    line = sources[1].split("\n")[0].strip()
-    return line.rstrip(".") + " [1]."
-
-
-def faithful(s):
-    return first_sentence(s)
-
-
-def with_bad(bad):
-    """A reply: the faithful sentence, then an unfaithful one."""
-    return lambda s: f"{first_sentence(s)} {bad(s)}"
-
-
-def invented_number(s):
-    return first_sentence(s).replace(" [1].", "") + " for a fee of $20.25 billion a year [1]."
-
-
-def wrong_number(s):
-    return first_sentence(s).replace("[1]", "[7]")
-
-
-def unsupported(s):
-    return "Its products are mostly sold to farmers for watering crops [1]."
-
-
-def negation_flip(s):
-    sentence = first_sentence(s)
-    flipped = re.sub(
-        r"\b(is|are|was|were|has|provides|offers|offering)\b", r"does not \1", sentence, count=1
-    )
-    return flipped if flipped != sentence else "It is not true that " + sentence
-
-
-BAD = {
-    "invented number": (invented_number, "the number"),
-    "wrong citation number": (wrong_number, "not one of the"),
-    "citation does not support": (unsupported, "not supported in meaning"),
-    "negation flip": (negation_flip, "negation flip"),
-}
 
 FAIL = {
     "empty reply": ([{"content": ""}], "empty"),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from llm_server import ScriptedLLM
-from test_generate import QUESTION, SECRET, faithful, unsupported, with_bad
+from test_generate import QUESTION, SECRET
 from typer.testing import CliRunner
 
+from bench.llm_server import ScriptedLLM, faithful, unsupported, with_bad
 from rag.cli import app
 
 pytestmark = pytest.mark.slow

@@ -5,9 +5,9 @@ Real model and index, the scripted endpoint on 127.0.0.1, and (marked browser) a
 from __future__ import annotations
 
 import pytest
-from llm_server import ScriptedLLM
-from test_generate import QUESTION, unsupported, with_bad
+from test_generate import QUESTION
 
+from bench.llm_server import ScriptedLLM, unsupported, with_bad
 from rag.chatbot import Chatbot
 from rag.feedback import FeedbackLog
 from rag.settings import Settings

@@ -10,6 +10,9 @@ A script entry is a dict:
     {"delay": 0.1, ...}                            seconds between streamed tokens
 ``sources`` maps each [n] of the prompt to its passage text, so a reply can quote what it was given.
 The last entry repeats when the script runs out.
+
+The reply builders below (``faithful``, and one per kind of unfaithful sentence in ``BAD``) make
+their sentences from the passages the prompt holds, so they know nothing of any document.
 """
 
 from __future__ import annotations
@@ -123,3 +126,50 @@ class ScriptedLLM:
     def __exit__(self, *exc):
         self._server.shutdown()
         self._server.server_close()
+
+
+# ---- scripted replies built from the prompt's passages ------------------------------------------
+
+
+def first_sentence(sources: dict[int, str]) -> str:
+    """The first unit of source [1], verbatim, cited: a faithful sentence."""
+    line = sources[1].split("\n")[0].strip()
+    return line.rstrip(".") + " [1]."
+
+
+def faithful(sources):
+    return first_sentence(sources)
+
+
+def with_bad(bad):
+    """A reply builder: the faithful sentence, then an unfaithful one made by ``bad``."""
+    return lambda sources: f"{first_sentence(sources)} {bad(sources)}"
+
+
+def invented_number(sources):
+    return first_sentence(sources).replace(" [1].", "") + " for a fee of $20.25 billion a year [1]."
+
+
+def wrong_number(sources):
+    return first_sentence(sources).replace("[1]", f"[{len(sources) + 6}]")
+
+
+def unsupported(sources):
+    return "Its products are mostly sold to farmers for watering crops [1]."
+
+
+def negation_flip(sources):
+    sentence = first_sentence(sources)
+    flipped = re.sub(
+        r"\b(is|are|was|were|has|provides|offers|offering)\b", r"does not \1", sentence, count=1
+    )
+    return flipped if flipped != sentence else "It is not true that " + sentence
+
+
+# kind -> (builder, the words the grounding check's reason must hold)
+BAD = {
+    "invented number": (invented_number, "the number"),
+    "wrong citation number": (wrong_number, "not one of the"),
+    "citation does not support": (unsupported, "not supported in meaning"),
+    "negation flip": (negation_flip, "negation flip"),
+}
