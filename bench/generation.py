@@ -1,11 +1,13 @@
 """``python -m bench.generation``: the grounding check on the scripted endpoint, over the profile.
 
 For one question per section of the corpus (made from its heading at run time, so no question set
-is involved), the scripted endpoint (bench/llm_server.py) replies with a faithful sentence and one
+is involved), asked anew on every pass (query and sentence vectors forgotten), the scripted endpoint (bench/llm_server.py) replies with a faithful sentence and one
 unfaithful sentence of each kind (invented number, wrong citation number, a citation that does not
 support the sentence, a negation flip), all built from the passages the prompt holds. Reports how
 many of each kind the check removed, how many faithful sentences it kept, and the check's time per
-answer (``timings_ms["check"]``) beside the whole extractive answer's time in the same run.
+answer (``timings_ms["check"]``: after the reply is complete; passes alternate between a JSON reply
+and a streamed one, where finished sentences are embedded while the rest streams) beside the whole
+extractive answer's time in the same run.
 Writes bench/results/generation.json.
 """
 
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench.common import ROOT, stats
-from bench.llm_server import BAD, ScriptedLLM, first_sentence
+from bench.llm_server import BAD, ScriptedLLM, first_sentence, prompt_sources
 from rag.atomic import write_atomic
 
 
@@ -52,38 +54,51 @@ def main(argv: list[str] | None = None) -> int:
     removed = dict.fromkeys(kinds, 0)
     total = dict.fromkeys(kinds, 0)
     faithful_kept = faithful_total = answered = abstained = 0
-    check_ms, extractive_ms, removal_reasons = [], [], {}
+    check_ms = {"json": [], "stream": []}
+    during_ms, extractive_ms, removal_reasons = [], [], {}
     with ScriptedLLM([{"content": reply}]) as llm:
         settings = base.settings.model_copy(
             update={"llm_url": llm.url, "llm_model": "scripted", "llm_timeout": 30.0}
         )
-        bot = Chatbot(Settings.make(**settings.model_dump(exclude={"llm_api_key"})), base.embedder)
-        bot._use(base.index)
-        for q in qs:  # warm: vectors of the generated sentences are cached after the first run
-            bot.ask(q, generator="extractive")
-        for _ in range(args.runs):
+        bots = {}
+        for streamed in (False, True):  # one JSON reply / a streamed reply (the default)
+            s = Settings.make(
+                **settings.model_dump(exclude={"llm_api_key", "llm_stream"}), llm_stream=streamed
+            )
+            bots[streamed] = Chatbot(s, base.embedder)
+            bots[streamed]._use(base.index)
+            for q in qs:  # warm up every code path once
+                bots[streamed].ask(q)
+        for run in range(args.runs):
             for q in qs:
+                # a question asked for the first time, and a reply never seen: nothing cached
+                base.embedder.cache.clear_recent()
+                base.embedder.__dict__.get("_token_lru", {}).clear()
                 t0 = time.perf_counter()
                 base.ask(q)
                 extractive_ms.append((time.perf_counter() - t0) * 1000)
-                # the generated sentences were embedded on an earlier pass: forget them, so the
-                # check pays for its model pass as it would on a new reply
-                bot.embedder.cache.clear_recent()
-                bot.embedder.__dict__.get("_token_lru", {}).clear()
-                a = bot.ask(q)
+                base.embedder.cache.clear_recent()
+                base.embedder.__dict__.get("_token_lru", {}).clear()
+                stream = run % 2 == 1
+                a = bots[stream].ask(q)
                 if a.abstained:
                     abstained += 1
                     continue
                 answered += 1
-                check_ms.append(a.timings_ms.get("check", 0.0))
-                first, *bad = a.checked_sentences
+                check_ms["stream" if stream else "json"].append(a.timings_ms.get("check", 0.0))
+                if stream:
+                    during_ms.append(a.timings_ms.get("check_during_stream", 0.0))
+                sources = prompt_sources(llm.requests[-1]["body"])
+                by_text = {c.text: c for c in a.checked_sentences}
+                first = by_text.get(first_sentence(sources))
                 faithful_total += 1
-                faithful_kept += first.supported
-                for kind, c in zip(kinds, bad, strict=False):
+                faithful_kept += bool(first and first.supported)
+                for kind in kinds:
+                    c = by_text.get(BAD[kind][0](sources))
                     total[kind] += 1
-                    removed[kind] += not c.supported
-                    if not c.supported:
-                        removal_reasons.setdefault(kind, c.reason.split(":")[0])
+                    removed[kind] += bool(c is not None and not c.supported)
+                    if c is not None and not c.supported:
+                        removal_reasons.setdefault(kind, c.reason)
     result = {
         "questions": len(qs),
         "runs": args.runs,
@@ -93,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         "unfaithful_removed": {k: {"removed": removed[k], "of": total[k]} for k in kinds},
         "unfaithful_passed": sum(total[k] - removed[k] for k in kinds),
         "example_reasons": removal_reasons,
-        "check_ms_per_answer": stats(check_ms),
+        "check_ms_per_answer": stats(check_ms["json"] + check_ms["stream"]),
+        "check_ms_per_answer_json": stats(check_ms["json"]),
+        "check_ms_per_answer_after_stream": stats(check_ms["stream"]),
+        "check_ms_during_stream": stats(during_ms),
         "extractive_answer_ms": stats(extractive_ms),
         "command": "python -m bench.generation",
     }

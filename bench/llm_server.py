@@ -132,8 +132,10 @@ class ScriptedLLM:
 
 
 def first_sentence(sources: dict[int, str]) -> str:
-    """The first unit of source [1], verbatim, cited: a faithful sentence."""
-    line = sources[1].split("\n")[0].strip()
+    """The first sentence of source [1], verbatim, cited: a faithful sentence."""
+    from rag.generate.grounding import split_sentences
+
+    line = split_sentences(sources[1].split("\n")[0])[0].text
     return line.rstrip(".") + " [1]."
 
 

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     llm_url: str | None = None  # base URL, e.g. http://127.0.0.1:11434/v1 (".../chat/completions")
     llm_model: str | None = None
     llm_timeout: float = 60.0  # seconds to wait for the reply (connect: 5 s); one retry
+    # stream the reply even when nobody displays it: finished sentences are checked while the rest
+    # is written (off: one JSON reply, for an endpoint that cannot stream)
+    llm_stream: bool = True
     # RAG_LLM_API_KEY only (Settings.make refuses it as an argument); never dumped, logged or shown
     llm_api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
 

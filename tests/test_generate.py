@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from bench.llm_server import BAD, ScriptedLLM, faithful, with_bad
+from bench.llm_server import BAD, ScriptedLLM, faithful, unsupported, with_bad
 from rag.chatbot import Chatbot
 from rag.generate.grounding import strip_markers
 from rag.settings import Settings, SettingsError
@@ -38,10 +38,14 @@ FAIL = {
 def llm_bot(real_bot, real_data_dir):
     """A bot with an endpoint, sharing the session's model and index; the URL is set per test."""
 
-    def make(url: str, timeout: float = 0.6) -> Chatbot:
+    def make(url: str, timeout: float = 0.6, stream: bool = True) -> Chatbot:
         bot = Chatbot(
             Settings.make(
-                data_dir=real_data_dir, llm_url=url, llm_model="scripted", llm_timeout=timeout
+                data_dir=real_data_dir,
+                llm_url=url,
+                llm_model="scripted",
+                llm_timeout=timeout,
+                llm_stream=stream,
             ),
             embedder=real_bot.embedder,
         )
@@ -57,6 +61,7 @@ def extractive(real_bot):
 
 
 def ask(bot, stream: bool):
+    """Streamed with a listener (the chat), or one JSON reply (llm_stream=False)."""
     tokens: list[str] = []
     answer = bot.ask(QUESTION, on_token=tokens.append if stream else None)
     return answer, tokens
@@ -65,8 +70,8 @@ def ask(bot, stream: bool):
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 def test_faithful_answer_is_shown_with_citations_of_its_units(llm_bot, extractive, stream):
     with ScriptedLLM([{"content": faithful}]) as llm:
-        answer, tokens = ask(llm_bot(llm.url), stream)
-        sources = json.loads(json.dumps(llm.requests[0]["body"]))
+        answer, tokens = ask(llm_bot(llm.url, stream=stream), stream)
+        sent_stream = llm.requests[0]["body"]["stream"]
     assert not extractive.abstained
     assert answer.generator == "llm" and answer.fallback_reason is None
     assert [c.supported for c in answer.checked_sentences] == [True]
@@ -79,7 +84,7 @@ def test_faithful_answer_is_shown_with_citations_of_its_units(llm_bot, extractiv
     d = answer.to_dict()
     assert d["generator"] == "llm" and d["checked_sentences"][0]["supported"] is True
     assert (("".join(tokens)).strip() != "") is stream
-    assert sources["body"]["stream"] is stream if "body" in sources else True
+    assert sent_stream is stream
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -87,7 +92,7 @@ def test_faithful_answer_is_shown_with_citations_of_its_units(llm_bot, extractiv
 def test_unfaithful_sentence_is_removed_with_its_reason(llm_bot, kind, stream):
     bad, reason = BAD[kind]
     with ScriptedLLM([{"content": with_bad(bad)}]) as llm:
-        answer, _ = ask(llm_bot(llm.url), stream)
+        answer, _ = ask(llm_bot(llm.url, stream=stream), stream)
     checked = answer.checked_sentences
     assert [c.supported for c in checked] == [True, False], [c.reason for c in checked]
     assert reason in checked[1].reason
@@ -101,7 +106,7 @@ def test_unfaithful_sentence_is_removed_with_its_reason(llm_bot, kind, stream):
 def test_endpoint_failure_falls_back_to_the_extractive_answer(llm_bot, extractive, kind, stream):
     script, reason = FAIL[kind]
     with ScriptedLLM(script) as llm:
-        answer, _ = ask(llm_bot(llm.url), stream)
+        answer, _ = ask(llm_bot(llm.url, stream=stream), stream)
         calls = len(llm.requests)
     assert answer.generator == "extractive"
     assert answer.text == extractive.text
@@ -115,18 +120,28 @@ def test_endpoint_failure_falls_back_to_the_extractive_answer(llm_bot, extractiv
 def test_malformed_stream_falls_back(llm_bot, extractive):
     raw = b'data: {"choices": [{"delta": {"content": "Half a sen'
     with ScriptedLLM([{"raw": raw}]) as llm:
-        answer, tokens = ask(llm_bot(llm.url), True)
+        answer, tokens = ask(llm_bot(llm.url, stream=True), True)
     assert answer.generator == "extractive" and answer.text == extractive.text
     assert "malformed" in answer.fallback_reason
     raw = b'data: {"choices": [{"delta": {"content": "Hi"}}]}\n\ndata: not json\n\n'
     with ScriptedLLM([{"raw": raw}]) as llm:
-        answer, tokens = ask(llm_bot(llm.url), True)
+        answer, tokens = ask(llm_bot(llm.url, stream=True), True)
     assert "malformed" in answer.fallback_reason and answer.text == extractive.text
+
+
+def test_reply_streams_without_a_listener_by_default(llm_bot):
+    """llm_stream (default on): the API and the CLI's --json stream too, so finished sentences
+    are checked while the LLM writes the rest."""
+    with ScriptedLLM([{"content": with_bad(unsupported)}]) as llm:
+        answer = llm_bot(llm.url).ask(QUESTION)
+        assert llm.requests[0]["body"]["stream"] is True
+    assert answer.generator == "llm" and "check_during_stream" in answer.timings_ms
+    assert [c.supported for c in answer.checked_sentences] == [True, False]
 
 
 def test_one_retry_after_a_server_error_recovers(llm_bot):
     with ScriptedLLM([{"status": 500}, {"content": faithful}]) as llm:
-        answer, _ = ask(llm_bot(llm.url), False)
+        answer, _ = ask(llm_bot(llm.url, stream=False), False)
         assert len(llm.requests) == 2
     assert answer.generator == "llm"
 

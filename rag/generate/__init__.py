@@ -50,4 +50,4 @@ def make_generator(settings, embedder, name: str = "extractive") -> Generator:
     client = ChatClient(
         settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout
     )
-    return OpenAICompatGenerator(client, GroundingChecker(embedder))
+    return OpenAICompatGenerator(client, GroundingChecker(embedder), stream=settings.llm_stream)

@@ -88,7 +88,9 @@ def split_sentences(reply: str) -> list[Piece]:
             if lead and merged:  # "[2]" opening a sentence closes the one before
                 merged[-1] = f"{merged[-1]} {lead.group(0).strip()}"
                 s = s[lead.end() :].strip()
-            if s:
+            if s and merged and not re.search(r"[0-9A-Za-z]", MARKER_RE.sub("", s)):
+                merged[-1] = f"{merged[-1]}{s}"  # a lone "." after "[2]" belongs to it
+            elif s:
                 merged.append(s)
         pieces += [Piece(s, paragraph, item) for s in merged]
         if item:
@@ -185,6 +187,11 @@ def _key(value: float) -> float:
     if value == 0:
         return 0.0
     return round(value, -int(math.floor(math.log10(abs(value)))) + 5)
+
+
+_MONTH_NAMES = {
+    v: k.title() for k, v in _MONTHS.items() if len(k) > 4 or k in ("may", "june", "july")
+}
 
 
 def months_in(text: str) -> set[int]:
@@ -297,67 +304,96 @@ class GroundingChecker:
         return self._model
 
     def check(self, reply: str, sources: list[Source]) -> list[SentenceCheck]:
-        """One ``SentenceCheck`` per sentence of ``reply``, in order."""
+        """One ``SentenceCheck`` per sentence of ``reply``, in order. The cheap checks (citation,
+        numbers, months, names) run first; only the sentences that pass them are embedded."""
         pieces = split_sentences(reply)
-        if not pieces:
-            return []
         by_number = {s.number: s for s in sources}
+        out: list[SentenceCheck | None] = []
+        pending = []
+        for p in pieces:
+            body = strip_markers(p.text)
+            failed = self._cheap(p, body, by_number)
+            out.append(failed)
+            if failed is None:
+                pending.append((len(out) - 1, p, body))
+        bodies = list(dict.fromkeys(b for _, _, b in pending))
+        if bodies:
+            vectors = dict(zip(bodies, self.embedder.embed(bodies), strict=True))
+            toks = self.embedder.embed_tokens(bodies) or [None] * len(bodies)
+            tokens = dict(zip(bodies, toks, strict=True))
+            for i, p, body in pending:
+                out[i] = self._meaning(p, body, by_number, vectors[body], tokens[body])
+        return out
+
+    def prefetch(self, partial: str) -> None:
+        """Embed the sentences of a reply still streaming that are complete (all but the last,
+        and the last too once it ends in a full stop or a marker) and carry a citation, so
+        ``check`` finds their vectors cached when the reply ends."""
+        pieces = split_sentences(partial)
+        if pieces and not re.search(r"[.!?\]][\"”’')]*\s*$", partial):
+            pieces = pieces[:-1]
         bodies = [strip_markers(p.text) for p in pieces]
-        embeddable = [b for b in bodies if b]
-        vectors = dict(zip(embeddable, self.embedder.embed(embeddable), strict=True))
-        toks = self.embedder.embed_tokens(embeddable) or [None] * len(embeddable)
-        tokens = dict(zip(embeddable, toks, strict=True))
-        return [
-            self._check_one(p, b, by_number, vectors.get(b), tokens.get(b))
-            for p, b in zip(pieces, bodies, strict=True)
-        ]
+        todo = [b for p, b in zip(pieces, bodies, strict=True) if b and citations_of(p.text)]
+        todo = [b for b in todo if self.embedder.cache.get(b) is None]
+        if todo:
+            self.embedder.embed(todo)
 
-    def _check_one(self, piece: Piece, body: str, by_number, vec, tokens) -> SentenceCheck:
+    @staticmethod
+    def _fail(piece: Piece, body: str, reason: str, support: float = 0.0, quote: str = ""):
         cited = citations_of(piece.text)
+        return SentenceCheck(
+            piece, CheckedSentence(piece.text, False, reason, cited, support, quote), body
+        )
 
-        def fail(reason: str, support: float = 0.0, quote: str = "") -> SentenceCheck:
-            return SentenceCheck(
-                piece, CheckedSentence(piece.text, False, reason, cited, support, quote), body
-            )
-
+    def _cheap(self, piece: Piece, body: str, by_number) -> SentenceCheck | None:
+        """The first failing check among citation, numbers, months and names; None if all pass."""
+        cited = citations_of(piece.text)
         if not body or not re.search(r"[A-Za-z0-9]", body):
-            return fail("no text")
+            return self._fail(piece, body, "no text")
         if not cited:
-            return fail("no [n] citation")
-        unknown = [n for n in cited if n not in by_number]
+            return self._fail(piece, body, "no [n] citation")
         valid = [n for n in cited if n in by_number]
         if not valid:
-            return fail(f"cites [{unknown[0]}], which is not one of the {len(by_number)} sources")
+            return self._fail(
+                piece, body, f"cites [{cited[0]}], which is not one of the {len(by_number)} sources"
+            )
         srcs = [by_number[n] for n in valid]
         marks = "".join(f"[{n}]" for n in valid)
         text = " ".join(s.text for s in srcs)
         missing = sorted(numbers_in(body) - numbers_in(text))
         if missing:
-            return fail(f"the number {_show(missing[0])} is not in {marks}")
-        month_names = {v: k for k, v in _MONTHS.items() if len(k) > 4 or k == "may"}
+            return self._fail(piece, body, f"the number {_show(missing[0])} is not in {marks}")
         missing_months = sorted(months_in(body) - months_in(text))
         if missing_months:
-            return fail(f"the month {month_names[missing_months[0]].title()} is not in {marks}")
-        known = squash(text + " " + " ".join(s.heading for s in srcs))
-        known_words = set(
-            re.findall(r"[0-9a-z]+", (text + " " + " ".join(s.heading for s in srcs)).lower())
-        )
+            name = _MONTH_NAMES[missing_months[0]]
+            return self._fail(piece, body, f"the month {name} is not in {marks}")
+        headings = " ".join(s.heading for s in srcs)
+        known = squash(f"{text} {headings}")
+        known_words = set(re.findall(r"[0-9a-z]+", f"{text} {headings}".lower()))
         for name in names_in(piece.text):
             key = squash(name)
             if key and key not in known_words and (len(key) < 4 or key not in known):
-                return fail(f"the name {name!r} is not in {marks}")
-        # meaning: the best unit of the cited sources
+                return self._fail(piece, body, f"the name {name!r} is not in {marks}")
+        return None
+
+    def _meaning(self, piece: Piece, body: str, by_number, vec, tokens) -> SentenceCheck:
+        """Negation and support in meaning, against the units of the cited sources."""
+        cited = citations_of(piece.text)
+        valid = [n for n in cited if n in by_number]
+        unknown = [n for n in cited if n not in by_number]
+        srcs = [by_number[n] for n in valid]
+        marks = "".join(f"[{n}]" for n in valid)
         prob, best, per_source = self.support(vec, tokens, srcs)
         quote = best.text if best is not None else ""
         if best is not None and negated(body) != negated(best.text):
             which = "the sentence" if negated(body) else "its source"
-            return fail(f"negation flip: {which} is negated ({marks}: {quote!r})", prob, quote)
+            reason = f"negation flip: {which} is negated ({marks}: {quote!r})"
+            return self._fail(piece, body, reason, prob, quote)
         if prob < self.model.threshold:
-            return fail(
-                f"not supported in meaning by {marks}: P={prob:.2f} < {self.model.threshold:.2f}",
-                prob,
-                quote,
+            reason = (
+                f"not supported in meaning by {marks}: P={prob:.2f} < {self.model.threshold:.2f}"
             )
+            return self._fail(piece, body, reason, prob, quote)
         reason = f"supported by {marks} (P={prob:.2f})"
         if unknown:
             reason += f"; unknown marker(s) {', '.join(f'[{n}]' for n in unknown)} dropped"

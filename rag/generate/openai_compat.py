@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -202,9 +203,10 @@ class OpenAICompatGenerator:
 
     name = "llm"
 
-    def __init__(self, client: ChatClient, checker: GroundingChecker):
+    def __init__(self, client: ChatClient, checker: GroundingChecker, stream: bool = True):
         self.client = client
         self.checker = checker
+        self.stream = stream  # stream even without a listener, to check while the LLM writes
 
     def run(self, answer: Answer, sources: list[Source], on_token: OnToken | None = None) -> Answer:
         if answer.abstained or not sources:
@@ -212,13 +214,31 @@ class OpenAICompatGenerator:
             return answer
         messages = build_messages(answer.rewritten_query or answer.question, sources)
         t_call = time.perf_counter()
+        prefetch_ms = [0.0]
+        tap = None
+        if on_token is not None or self.stream:
+            draft: list[str] = []
+
+            def tap(token: str) -> None:
+                """Pass the token on; when a sentence may have ended, embed the finished ones
+                while the LLM writes the rest (the check then finds them cached)."""
+                if on_token is not None:
+                    on_token(token)
+                draft.append(token)
+                if re.search(r"[.!?\]\n]", token):
+                    t = time.perf_counter()
+                    self.checker.prefetch("".join(draft))
+                    prefetch_ms[0] += (time.perf_counter() - t) * 1000
+
         try:
-            completion = self.client.complete(messages, on_token)
+            completion = self.client.complete(messages, tap)
         except GenerationError as exc:
             answer.timings_ms["generate"] = (time.perf_counter() - t_call) * 1000
             return fallback(answer, str(exc), [])
         t0 = time.perf_counter()
         checks = self.checker.check(completion.text, sources)
-        answer.timings_ms["generate"] = completion.latency_ms
+        answer.timings_ms["generate"] = completion.latency_ms - prefetch_ms[0]
         answer.timings_ms["check"] = (time.perf_counter() - t0) * 1000
+        if tap is not None:  # checking work done while the reply streamed
+            answer.timings_ms["check_during_stream"] = prefetch_ms[0]
         return checked_answer(answer, sources, checks)
