@@ -185,6 +185,10 @@ class ChatClient:
         except httpx.TimeoutException:
             raise _Retryable(f"the LLM endpoint did not answer within {self.timeout:g} s") from None
         except httpx.TransportError as exc:
+            if isinstance(exc, httpx.ConnectError):
+                raise _Retryable(
+                    f"the LLM endpoint is unreachable ({type(exc).__name__})"
+                ) from None
             raise _Retryable(f"the LLM stream broke off ({type(exc).__name__})") from None
         if not (done or finished):
             raise GenerationError("the LLM's stream ended before its end marker (malformed stream)")
