@@ -111,6 +111,8 @@ class Chatbot:
                 self.embedder.warm_up()
                 self._use(index)
                 self.load_count += 1
+        if self.settings.has_llm:
+            self.generator()  # the grounding check's tables load here, not on the first answer
         return self
 
     def _use(self, index: Index) -> None:
