@@ -79,6 +79,7 @@ class Chatbot:
         self._composer: Composer | None = None
         self._lock = threading.Lock()
         self.load_count = 0
+        self._generators: dict = {}  # name -> rag.generate Generator, made on first use
 
     @classmethod
     def from_corpus(
@@ -123,6 +124,8 @@ class Chatbot:
                 self.embedder.warm_up()
                 self._use(index)
                 self.load_count += 1
+        if self.settings.has_llm:
+            self.generator()  # the grounding check's tables load here, not on the first answer
         return self
 
     def _use(self, index: Index) -> None:
@@ -144,6 +147,24 @@ class Chatbot:
             index = self.store().build(progress=progress)
             self._use(index)
         return index
+
+    # ---- generation (rag/generate/) ----------------------------------------------------------------
+
+    @property
+    def generators(self) -> list[str]:
+        """The generators this bot offers: "extractive", and "llm" when an endpoint is set."""
+        return ["extractive", "llm"] if self.settings.has_llm else ["extractive"]
+
+    def generator(self, name: str | None = None):
+        """The ``Generator`` called ``name`` (default: "llm" when an endpoint is set), made once."""
+        from rag.generate import check_generator, make_generator
+
+        name = check_generator(name) or self.generators[-1]
+        if name not in self._generators:
+            with self._lock:
+                if name not in self._generators:
+                    self._generators[name] = make_generator(self.settings, self.embedder, name)
+        return self._generators[name]
 
     # ---- questions -------------------------------------------------------------------------------
 
@@ -196,11 +217,17 @@ class Chatbot:
         history: list | None = None,
         k: int | None = None,
         mode: str | None = None,
+        *,
+        generator: str | None = None,
+        on_token=None,
     ) -> Answer:
+        """Answer ``question``. ``generator`` picks "extractive" or "llm" (default: "llm" when an
+        endpoint is configured); ``on_token(text)`` receives the LLM's reply as it streams."""
         t0 = time.perf_counter()
         s = self.settings
         question, notices = clean_question(question, s.max_question_chars, s.max_input_chars)
         earlier = self._clean_history(history)  # refused here, before any model work
+        gen = self.generator(generator) if generator or self.settings.has_llm else None
         mode = check_mode(mode or self.settings.mode)
         k = k or self.settings.k
         if k < 1:
@@ -221,6 +248,12 @@ class Chatbot:
             "rewrite": (t_rewrite - t_load) * 1000,
             **timings,
             "compose": (t_end - t_compose) * 1000,
-            "total": (t_end - t0) * 1000,
         }
+        if gen is not None:  # generation: one stage after selection (rag/generate/)
+            from rag.generate.sources import sources_for
+
+            sources = [] if answer.abstained else sources_for(answer, self._index)
+            answer = gen.run(answer, sources, on_token=on_token)
+            t_end = time.perf_counter()
+        answer.timings_ms["total"] = (t_end - t0) * 1000
         return answer
