@@ -25,7 +25,8 @@ from rag.chunking import Chunker
 from rag.corpus_stats import CorpusStats
 from rag.embedding import Embedder
 from rag.encoders import make_embedder
-from rag.followup import normalise_history, resolve
+from rag.followup import resolve
+from rag.history import HistoryError, history_questions
 from rag.index import Index, IndexStore
 from rag.retrieval import Passage, Reranker, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
@@ -35,10 +36,22 @@ class QuestionError(ValueError):
     """The question cannot be answered as given (empty, not text); the message says what to do."""
 
 
-def clean_question(question, max_chars: int) -> tuple[str, list[str]]:
-    """Validate and normalise a question; returns it with notices about what was changed."""
+__all__ = ["Chatbot", "HistoryError", "QuestionError", "clean_question"]
+
+
+def clean_question(question, max_chars: int, max_input: int | None = None) -> tuple[str, list[str]]:
+    """Validate and normalise a question; returns it with notices about what was changed.
+
+    A question longer than ``max_input`` characters is refused before it is read; one longer than
+    ``max_chars`` (after cleaning) is cut there, with a notice."""
     if not isinstance(question, str):
         raise QuestionError(f"the question must be text, not {type(question).__name__}")
+    if max_input is not None and len(question) > max_input:
+        raise QuestionError(
+            f"the question is {len(question):,} characters long; the limit is {max_input:,}: "
+            "ask a shorter question (only the first "
+            f"{max_chars:,} characters would be used anyway)"
+        )
     notices = []
     # drop control characters and lone surrogates, keep newlines/tabs as spaces
     text = question.encode("utf-8", "replace").decode("utf-8")
@@ -71,6 +84,7 @@ class Chatbot:
         self._model_skipped = False
         self._lock = threading.Lock()
         self.load_count = 0
+        self._generators: dict = {}  # name -> rag.generate Generator, made on first use
 
     @classmethod
     def from_corpus(
@@ -116,6 +130,8 @@ class Chatbot:
                 self.embedder.warm_up()
                 self._use(index)
                 self.load_count += 1
+        if self.settings.has_llm:
+            self.generator()  # the grounding check's tables load here, not on the first answer
         return self
 
     @property
@@ -154,12 +170,30 @@ class Chatbot:
     def index(self) -> Index:
         return self.warm_up()._index
 
-    def reindex(self, progress: bool = False) -> Index:
+    def reindex(self, progress: bool | None = None) -> Index:
         """Build the index anew (``rag index``) and use it."""
         with self._lock:
             index = self.store().build(progress=progress)
             self._use(index)
         return index
+
+    # ---- generation (rag/generate/) ----------------------------------------------------------------
+
+    @property
+    def generators(self) -> list[str]:
+        """The generators this bot offers: "extractive", and "llm" when an endpoint is set."""
+        return ["extractive", "llm"] if self.settings.has_llm else ["extractive"]
+
+    def generator(self, name: str | None = None):
+        """The ``Generator`` called ``name`` (default: "llm" when an endpoint is set), made once."""
+        from rag.generate import check_generator, make_generator
+
+        name = check_generator(name) or self.generators[-1]
+        if name not in self._generators:
+            with self._lock:
+                if name not in self._generators:
+                    self._generators[name] = make_generator(self.settings, self.embedder, name)
+        return self._generators[name]
 
     # ---- questions -------------------------------------------------------------------------------
 
@@ -189,9 +223,10 @@ class Chatbot:
         return passages, fvec, q_tokens, timings
 
     def _clean_history(self, history) -> list[str]:
-        """Earlier user questions, cleaned and cut like a question; empty ones dropped."""
+        """Earlier user questions, cleaned and cut like a question; empty ones dropped. Raises
+        ``HistoryError`` for a history over the limits of the settings (turns, characters, depth)."""
         turns = []
-        for turn in normalise_history(history):
+        for turn in history_questions(history, self.settings.history_limits()):
             try:
                 turns.append(clean_question(turn, self.settings.max_question_chars)[0])
             except QuestionError:
@@ -201,13 +236,18 @@ class Chatbot:
     def analyse(self, question: str, history: list | None = None) -> QuestionAnalysis:
         """Question analysis: the standalone query (follow-ups resolved against the history) and
         what the question asks for."""
-        resolved = resolve(question, self._clean_history(history))
+        return self._analyse(question, self._clean_history(history))
+
+    @staticmethod
+    def _analyse(question: str, earlier: list[str]) -> QuestionAnalysis:
+        resolved = resolve(question, earlier)
         return analyse(question, resolved.query, resolved.understood_as)
 
     def retrieve(
         self, question: str, k: int | None = None, mode: str | None = None
     ) -> list[Passage]:
-        question, _ = clean_question(question, self.settings.max_question_chars)
+        s = self.settings
+        question, _ = clean_question(question, s.max_question_chars, s.max_input_chars)
         self.warm_up()
         mode = check_mode(mode or self.settings.mode)
         return self._search(question, k or self.settings.k, mode)[0]
@@ -218,16 +258,24 @@ class Chatbot:
         history: list | None = None,
         k: int | None = None,
         mode: str | None = None,
+        *,
+        generator: str | None = None,
+        on_token=None,
     ) -> Answer:
+        """Answer ``question``. ``generator`` picks "extractive" or "llm" (default: "llm" when an
+        endpoint is configured); ``on_token(text)`` receives the LLM's reply as it streams."""
         t0 = time.perf_counter()
-        question, notices = clean_question(question, self.settings.max_question_chars)
+        s = self.settings
+        question, notices = clean_question(question, s.max_question_chars, s.max_input_chars)
+        earlier = self._clean_history(history)  # refused here, before any model work
+        gen = self.generator(generator) if generator or self.settings.has_llm else None
         mode = check_mode(mode or self.settings.mode)
         k = k or self.settings.k
         if k < 1:
             raise ValueError(f"k={k} must be at least 1")
         self.warm_up()
         t_load = time.perf_counter()
-        analysis = self.analyse(question, history)
+        analysis = self._analyse(question, earlier)
         t_rewrite = time.perf_counter()
         passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode)
         t_compose = time.perf_counter()
@@ -241,6 +289,12 @@ class Chatbot:
             "rewrite": (t_rewrite - t_load) * 1000,
             **timings,
             "compose": (t_end - t_compose) * 1000,
-            "total": (t_end - t0) * 1000,
         }
+        if gen is not None:  # generation: one stage after selection (rag/generate/)
+            from rag.generate.sources import sources_for
+
+            sources = [] if answer.abstained else sources_for(answer, self._index)
+            answer = gen.run(answer, sources, on_token=on_token)
+            t_end = time.perf_counter()
+        answer.timings_ms["total"] = (t_end - t0) * 1000
         return answer

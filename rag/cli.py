@@ -1,8 +1,9 @@
 """The ``rag`` command: a thin layer that parses, calls the library and prints.
 
-Errors a user can fix (bad setting, unreadable corpus, empty question) are printed to stderr as one
-line starting with ``error:`` and exit with status 2; anything unexpected prints one line and exits
-with status 1 (set ``RAG_DEBUG=1`` to see the traceback).
+Errors a user can fix (bad setting, unreadable corpus, empty question, a path that cannot be
+written) are printed to stderr as one line starting with ``error:`` and exit with status 2; anything
+unexpected prints one line and exits with status 1 (set ``RAG_DEBUG=1`` to see the traceback). An
+environment variable starting with ``RAG_`` that names no setting is warned about.
 """
 
 from __future__ import annotations
@@ -23,12 +24,37 @@ app = typer.Typer(
     help="Ask questions about a folder of markdown documents; every answer cites its sources.",
 )
 
+
+@app.callback()
+def _main() -> None:
+    """Ask questions about a folder of markdown documents; every answer cites its sources."""
+    from rag.settings import Settings
+
+    for name in Settings.unknown_env():
+        typer.echo(
+            f"warning: the environment variable {name} names no setting and is ignored "
+            "(see the settings table in the README; a setting is RAG_<NAME>, e.g. RAG_K=8)",
+            err=True,
+        )
+
+
 CorpusOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option("--corpus", help="Folder of .md/.txt documents (default: the bundled profile)."),
 ]
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="Retrieval: dense, bm25 or hybrid.")]
 KOpt = Annotated[int | None, typer.Option("--k", help="Number of passages to retrieve.")]
+LlmUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--llm-url",
+        help="Your OpenAI-compatible endpoint's base URL (e.g. http://127.0.0.1:11434/v1): answers "
+        "are written by that LLM, each sentence checked against its sources. Key: RAG_LLM_API_KEY.",
+    ),
+]
+LlmModelOpt = Annotated[
+    str | None, typer.Option("--llm-model", help="The model name the endpoint serves.")
+]
 
 
 def user_errors(func):
@@ -48,6 +74,16 @@ def user_errors(func):
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except OSError as exc:  # a path the user gave (or RAG_DATA_DIR) cannot be used
+            if os.environ.get("RAG_DEBUG"):
+                raise
+            where = exc.filename or "a file"
+            typer.echo(
+                f"error: cannot use {where}: {exc.strerror or exc}; check that the folder exists "
+                "and is writable (--corpus, RAG_DATA_DIR / --data-dir, --out)",
+                err=True,
+            )
+            raise typer.Exit(2) from None
         except Exception as exc:
             if os.environ.get("RAG_DEBUG"):
                 raise
@@ -60,10 +96,12 @@ def user_errors(func):
     return wrapper
 
 
-def make_bot(corpus: Path | None = None, **settings):
+def make_bot(corpus: str | Path | None = None, **settings):
     from rag.chatbot import Chatbot
 
-    return Chatbot.from_corpus(corpus, **settings)
+    if corpus is not None:  # "" is refused by Settings, not taken as the current folder
+        settings["corpus_dir"] = corpus
+    return Chatbot.from_corpus(None, **settings)
 
 
 def format_answer(answer) -> str:
@@ -73,6 +111,8 @@ def format_answer(answer) -> str:
         lines.append(f"note: {notice}")
     if answer.rewritten_query != answer.question:
         lines.append(f"(understood as: {answer.rewritten_query})")
+    if getattr(answer, "generator", "extractive") == "llm":
+        lines.append("(written by the LLM; every sentence checked against the sources it cites)")
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
@@ -95,7 +135,7 @@ def index(corpus: CorpusOpt = None) -> None:
 
     bot = make_bot(corpus)
     t0 = time.perf_counter()
-    idx = bot.reindex(progress=sys.stderr.isatty())
+    idx = bot.reindex()  # tqdm bars on a terminal, a log line otherwise
     m = idx.manifest
     typer.echo(
         f"Indexed {len(m['corpus'])} document(s), {m['n_chunks']} chunks, {m['n_units']} units "
@@ -115,10 +155,21 @@ def ask(
         list[str] | None,
         typer.Option("--history", help="An earlier question (repeat, oldest first)."),
     ] = None,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
 ) -> None:
     """Answer one question from the documents, with numbered sources."""
-    bot = make_bot(corpus, mode=mode, k=k)
-    answer = bot.ask(question, history=history or None)
+    bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
+    on_token = None
+    if bot.settings.has_llm and not as_json and sys.stderr.isatty():
+
+        def on_token(text: str) -> None:  # the draft streams to the terminal, then is checked
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    answer = bot.ask(question, history=history or None, on_token=on_token)
+    if on_token is not None:
+        sys.stderr.write("\n--- checked against the sources:\n")
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -135,9 +186,12 @@ def repair(
     from rag.documents import load_document
     from rag.repair import diff, repair_text
 
+    if file.is_dir():
+        raise ValueError(f"{file}: is a folder; pass one text or markdown file in it")
     if not file.is_file():
         raise ValueError(f"{file}: no such file; pass a text or markdown file")
-    doc = load_document(file)
+    real = file.resolve()  # a link is read where it points: one file, no corpus folder to leave
+    doc = load_document(real, real.parent)
     fixed, edits = repair_text(doc.text)
     if show_diff:
         typer.echo(diff(doc.text, fixed, file.name), nl=False)
@@ -178,20 +232,40 @@ def chat(
     auth: Annotated[
         str | None,
         typer.Option(
-            "--auth", envvar="RAG_AUTH", show_envvar=True, help="Require a login, as USER:PASSWORD."
+            "--auth",
+            envvar="RAG_AUTH",
+            show_envvar=True,
+            help="Require a login, as USER:PASSWORD. Visible to other users in `ps`: prefer "
+            "--auth-file, --auth-prompt or the RAG_AUTH environment variable.",
         ),
     ] = None,
+    auth_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--auth-file",
+            help="Require a login read from this file: one line USER:PASSWORD (keep it chmod 600).",
+        ),
+    ] = None,
+    auth_prompt: Annotated[
+        bool,
+        typer.Option(
+            "--auth-prompt", help="Require a login: ask for the user and password (not echoed)."
+        ),
+    ] = False,
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Questions answered at once.")
     ] = 4,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
 ) -> None:
     """Open the browser chat (cited answers, sources, feedback) at http://HOST:PORT."""
-    from ui.app import check_concurrency, check_port, page_for, parse_auth, serve
+    from ui.app import check_concurrency, check_port, check_port_free, page_for, serve
 
-    login = parse_auth(auth)
+    login = resolve_login(auth, auth_file, auth_prompt)
     check_port(port)
     check_concurrency(concurrency)
-    bot = make_bot(corpus, mode=mode, k=k)
+    check_port_free(host, port)  # before the model loads
+    bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
     typer.echo("Loading the model and the index...", err=True)
     demo, url = serve(
         bot,
@@ -212,6 +286,32 @@ def chat(
         demo.close()
 
 
+def resolve_login(auth: str | None, auth_file: Path | None, prompt: bool):
+    """The login from exactly one of --auth (or RAG_AUTH), --auth-file and --auth-prompt."""
+    from ui.app import parse_auth
+
+    given = [
+        n for n, v in (("--auth", auth), ("--auth-file", auth_file), ("--auth-prompt", prompt)) if v
+    ]
+    if len(given) > 1:
+        raise ValueError(f"use one of {', '.join(given)}, not several (RAG_AUTH counts as --auth)")
+    if auth_file is not None:
+        try:
+            lines = auth_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise ValueError(f"--auth-file {auth_file}: cannot be read ({reason})") from None
+        value = next((line.strip() for line in lines if line.strip()), "")
+        if not value:
+            raise ValueError(f"--auth-file {auth_file} is empty: write one line USER:PASSWORD")
+        return parse_auth(value)
+    if prompt:
+        user = typer.prompt("User", err=True).strip()
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+        return parse_auth(f"{user}:{password}")
+    return parse_auth(auth)
+
+
 feedback_app = typer.Typer(no_args_is_help=True, help="Likes and dislikes given in the chat.")
 app.add_typer(feedback_app, name="feedback")
 
@@ -228,8 +328,11 @@ def feedback_export(
 ) -> None:
     """Export the feedback log (one JSON object per vote) after checking each line."""
     from rag.feedback import FeedbackLog
+    from rag.outputs import check_out_file
     from rag.settings import Settings
 
+    if out is not None:
+        check_out_file(out)
     path = Settings.make(data_dir=data_dir).feedback_path()
     text, n, skipped = FeedbackLog(path).export(out)
     if out is None:
@@ -279,14 +382,21 @@ def eval_command(
     ],
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Output folder (default: a new timestamped one in eval/runs/)."),
+        typer.Option(
+            "--out",
+            help="Output folder: new, empty or an earlier run (default: a new timestamped one "
+            "in eval/runs/ under the current folder).",
+        ),
     ] = None,
     corpus: CorpusOpt = None,
     mode: ModeOpt = None,
     k: KOpt = None,
     compare: Annotated[
         str | None,
-        typer.Option("--compare", help="Run several modes side by side, e.g. dense,bm25,hybrid."),
+        typer.Option(
+            "--compare",
+            help="Run several modes (dense,bm25,hybrid) or generators (extractive,llm) side by side.",
+        ),
     ] = None,
     fail_under: Annotated[
         list[str] | None,
@@ -298,9 +408,13 @@ def eval_command(
             "--tag", help="Ask only the questions with this tag (repeat for any of several)."
         ),
     ] = None,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
 ) -> None:
     """Answer every question of a file, score the answers, and write results and reports."""
     from rag import evaluation as ev
+    from rag.generate import GENERATORS
+    from rag.outputs import check_run_dir
     from rag.retrieval import check_mode
 
     thresholds = ev.parse_thresholds(fail_under or [])
@@ -309,21 +423,31 @@ def eval_command(
     modes = [m.strip() for m in compare.split(",") if m.strip()] if compare else [mode]
     if compare and not modes:
         raise ValueError(f"--compare {compare!r} names no mode: use e.g. dense,bm25,hybrid")
+    gens = [m for m in modes if m in GENERATORS]
+    if gens and len(gens) != len(modes):
+        raise ValueError(f"--compare {compare!r} mixes modes and generators: compare one kind")
     for m in modes:
-        if m is not None:
+        if m is not None and m not in GENERATORS:
             check_mode(m)
     ev.load_questions(questions)  # a bad file fails before the model loads
-    out = out or ev.default_out_dir()
-    bot = make_bot(corpus, mode=mode, k=k)  # cheap: the model and index load on the first run
+    out = check_run_dir(out) if out is not None else ev.default_out_dir()  # ...and so does --out
+    # cheap: the model and index load on the first run
+    bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
+    if "llm" in gens and not bot.settings.has_llm:
+        raise ValueError(
+            "--compare names llm but no endpoint is set: pass --llm-url and --llm-model"
+        )
     summaries: dict[str, dict] = {}
     for m in modes:
+        gen, m_mode = (m, mode) if m in GENERATORS else (None, m)
         summary = ev.evaluate(
             questions,
             bot=bot,
             out_dir=out / m if compare else out,
-            mode=m,
+            mode=m_mode,
             k=k,
             progress=True,
+            generator=gen,
             tags=tag or (),
         )
         summaries[m or summary["mode"] or "value"] = summary

@@ -52,8 +52,8 @@ def make_embedder(
         embedder = SentenceTransformerEmbedder(model)
     else:
         from rag.onnx_encoder import OnnxEmbedder
-        from rag.settings import PROJECT_ROOT
+        from rag.settings import DATA_DIR_NAME
 
-        embedder = OnnxEmbedder(model, cache_dir or PROJECT_ROOT / ".rag" / "models", threads)
+        embedder = OnnxEmbedder(model, cache_dir or Path.cwd() / DATA_DIR_NAME / "models", threads)
     embedder.cache_size = cache_size
     return embedder

@@ -24,6 +24,13 @@ GATE_METRICS = (
 INFO_METRICS = ("answer_words_mean", "answerable_auc")
 LATENCY_METRICS = ("latency_p50_ms", "latency_p95_ms", "latency_max_ms")
 METRICS = GATE_METRICS + INFO_METRICS + LATENCY_METRICS
+# Reported only for a run that asked an LLM (rag/generate/): the share of generated sentences that
+# passed the grounding check (before removal), and the time the endpoint took per answer.
+GENERATION_METRICS = (
+    "supported_sentence_rate",
+    "generation_latency_p50_ms",
+    "generation_latency_p95_ms",
+)
 # How many retrieved passages a rank metric needs to be meaningful.
 METRIC_DEPTH = {"section_hit@1": 1, "section_hit@3": 3, "mrr@5": 5}
 
@@ -31,7 +38,7 @@ METRIC_DEPTH = {"section_hit@1": 1, "section_hit@3": 3, "mrr@5": 5}
 def format_value(name: str, value) -> str:
     if value is None:
         return "n/a"
-    if name in LATENCY_METRICS or name == "answer_words_mean":
+    if name in LATENCY_METRICS or name.endswith("_ms") or name == "answer_words_mean":
         return f"{value:.1f}"
     return f"{value:.3f}"
 

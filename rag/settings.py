@@ -4,6 +4,11 @@ Values come, in increasing priority, from the defaults below, from environment v
 ``RAG_`` (``RAG_K=8``, ``RAG_MODE=bm25``, ``RAG_DATA_DIR=...``), and from keyword arguments given to
 ``Settings(...)`` / ``Chatbot.from_corpus(path, **settings)`` or CLI flags. Nothing else in the package
 reads the environment for engine settings; it is read here, once, when a ``Settings`` is made.
+
+Where things are, by one rule: what the engine *reads* by default ships inside the package (the
+bundled profile, ``rag/corpus``: a link to the checkout's top-level ``corpus/``, a copy in a wheel);
+what it *writes* goes under the current working directory (``.rag/`` for indexes, models and
+feedback; ``eval/runs/`` for evaluation runs), never next to the installed code.
 """
 
 from __future__ import annotations
@@ -14,13 +19,17 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.answer.config import AnswerConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent  # the checkout (bench/ sits here); not used for defaults
+BUNDLED_CORPUS = PACKAGE_DIR / "corpus"  # package data; in a checkout a link to ../corpus
+DATA_DIR_NAME = ".rag"
+# RAG_ variables read outside Settings (by the CLI or the test suite), so not unknown
+OTHER_ENV = {"RAG_AUTH", "RAG_DEBUG", "RAG_TEST"}
 DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
 
 Mode = Literal["dense", "bm25", "hybrid"]
@@ -55,7 +64,7 @@ class Settings(BaseSettings):
     )
 
     corpus_dir: Path = BUNDLED_CORPUS
-    data_dir: Path = PROJECT_ROOT / ".rag"
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / DATA_DIR_NAME)
 
     # chunking
     chunk_tokens: int = 200
@@ -82,9 +91,37 @@ class Settings(BaseSettings):
 
     # answering
     abstain_threshold: float = 0.30  # evidence score threshold when no trained model is used
-    max_question_chars: int = 2000
+    max_question_chars: int = 2000  # a longer question is cut to this, with a notice
     answer_model: Path | None = None  # trained answer scorer (default: the bundled one)
     answer: AnswerConfig = AnswerConfig()  # every weight and threshold of the answer stage
+
+    # request bounds: refused before any work, with a message naming the limit
+    max_input_chars: int = 2_000_000  # a question longer than this is refused, not cut
+    max_history_turns: int = 500  # messages (or strings) in a history
+    max_history_chars: int = 200_000  # characters of earlier questions, all turns together
+    max_history_depth: int = 8  # content blocks nested inside one history message
+    max_request_bytes: int = 4 * 2**20  # HTTP request body of the chat server (413 above)
+
+    @field_validator("corpus_dir", "data_dir", mode="before")
+    @classmethod
+    def _path(cls, v, info):
+        if isinstance(v, str) and not v.strip():
+            name = "--corpus" if info.field_name == "corpus_dir" else "--data-dir"
+            raise ValueError(
+                f"{info.field_name} is empty: pass a folder ({name} PATH); "
+                "use . for the current folder"
+            )
+        return v
+
+    # generation (rag/generate/): the user's OpenAI-compatible endpoint; none = extractive answers
+    llm_url: str | None = None  # base URL, e.g. http://127.0.0.1:11434/v1 (".../chat/completions")
+    llm_model: str | None = None
+    llm_timeout: float = 60.0  # seconds to wait for the reply (connect: 5 s); one retry
+    # stream the reply even when nobody displays it: finished sentences are checked while the rest
+    # is written (off: one JSON reply, for an endpoint that cannot stream)
+    llm_stream: bool = True
+    # RAG_LLM_API_KEY only (Settings.make refuses it as an argument); never dumped, logged or shown
+    llm_api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
 
     @field_validator("chunk_tokens")
     @classmethod
@@ -114,6 +151,20 @@ class Settings(BaseSettings):
             raise ValueError(f"{info.field_name}={v} is out of range: use 0 to 100000000")
         return v
 
+    @field_validator(
+        "max_question_chars",
+        "max_input_chars",
+        "max_history_turns",
+        "max_history_chars",
+        "max_history_depth",
+        "max_request_bytes",
+    )
+    @classmethod
+    def _limit(cls, v: int, info) -> int:
+        if not 1 <= v <= 2**31:
+            raise ValueError(f"{info.field_name}={v} is out of range: use 1 to {2**31}")
+        return v
+
     @field_validator("ef_search")
     @classmethod
     def _ef_search(cls, v: int) -> int:
@@ -128,6 +179,52 @@ class Settings(BaseSettings):
             raise ValueError(f"abstain_threshold={v} is not a cosine similarity: use -1.0 to 1.0")
         return v
 
+    @field_validator("llm_url")
+    @classmethod
+    def _llm_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        v = v.strip().rstrip("/")
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"llm_url={v!r} is not an http(s) URL: pass the endpoint's base URL, "
+                "e.g. http://127.0.0.1:11434/v1"
+            )
+        if parts.path.endswith("/chat/completions"):
+            raise ValueError(
+                f"llm_url={v!r} names the chat endpoint itself: pass the base URL ending in /v1 "
+                f"({v.removesuffix('/chat/completions')})"
+            )
+        if parts.username or parts.password:
+            raise ValueError(
+                "llm_url must not carry a user or password: put the API key in RAG_LLM_API_KEY"
+            )
+        return v
+
+    @field_validator("llm_timeout")
+    @classmethod
+    def _llm_timeout(cls, v: float) -> float:
+        if not 0.05 <= v <= 3600:
+            raise ValueError(f"llm_timeout={v} is out of range: use 0.05 to 3600 seconds")
+        return v
+
+    @model_validator(mode="after")
+    def _llm_model_given(self) -> Settings:
+        if self.llm_url and not (self.llm_model or "").strip():
+            raise ValueError(
+                f"llm_url is set ({self.llm_url}) but llm_model is not: pass --llm-model NAME "
+                "(or set RAG_LLM_MODEL; llama.cpp's server accepts any name)"
+            )
+        return self
+
+    @property
+    def has_llm(self) -> bool:
+        """Whether an OpenAI-compatible endpoint is configured (the LLM generator is available)."""
+        return self.llm_url is not None
+
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
         if self.chunk_overlap >= self.chunk_tokens:
@@ -141,6 +238,11 @@ class Settings(BaseSettings):
     def make(cls, **overrides) -> Settings:
         """Build settings, turning pydantic's error into one readable ``SettingsError``."""
         overrides = {k: v for k, v in overrides.items() if v is not None}
+        if "llm_api_key" in overrides:
+            raise SettingsError(
+                "the LLM API key is read only from the environment variable RAG_LLM_API_KEY "
+                "(so it never sits in a command line, a config file or a log): set it there"
+            )
         try:
             return cls(**overrides)
         except ValidationError as exc:
@@ -157,6 +259,13 @@ class Settings(BaseSettings):
                 problems.append(msg)
             raise SettingsError("; ".join(problems)) from None
 
+    @classmethod
+    def unknown_env(cls, environ=None) -> list[str]:
+        """``RAG_`` variables in ``environ`` that name no setting (a typo is otherwise silent)."""
+        environ = os.environ if environ is None else environ
+        known = {f"RAG_{name.upper()}" for name in cls.model_fields} | OTHER_ENV
+        return sorted(k for k in environ if k.upper().startswith("RAG_") and k.upper() not in known)
+
     def index_dir(self) -> Path:
         """Where the index for this corpus lives: one folder per corpus path under ``data_dir``."""
         corpus = self.corpus_dir.resolve()
@@ -166,6 +275,11 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         """Where derived model files (the ONNX graph of the encoder) are kept."""
         return self.data_dir / "models"
+
+    def history_limits(self):
+        from rag.history import HistoryLimits
+
+        return HistoryLimits(self.max_history_turns, self.max_history_chars, self.max_history_depth)
 
     def feedback_path(self) -> Path:
         return self.data_dir / "feedback.jsonl"

@@ -32,6 +32,8 @@ CSS = """
 .rag-error { border-left: 4px solid #dc2626; padding-left: .6em; }
 .rag-reason, .rag-understood, .rag-notice { opacity: .75; font-size: .9em; margin-top: .4em; }
 .rag-source { font-size: .92em; line-height: 1.45; }
+.rag-draft { opacity: .8; }
+.rag-checking, .rag-generated { opacity: .7; font-size: .85em; margin-top: .4em; font-style: italic; }
 .rag-source mark {
     background: #fde68a; color: #1f2937; font-size: inherit; padding: 0 .1em; border-radius: 2px;
 }
@@ -72,6 +74,22 @@ def check_port(port) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ValueError(f"port={port!r} is not a TCP port: use a number from 1 to 65535")
     return port
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port that something already listens on, before anything slow (the model) loads."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        raise ValueError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): pass another --port, "
+            "or stop what uses it"
+        ) from None
 
 
 def check_concurrency(concurrency) -> int:
@@ -120,9 +138,34 @@ def build_app(
         answers = [*(answers or []), chat.answer_record(reply.answer)]
         return "", reply.history, answers, chat.debug_rows(reply.answer), chat.debug_details(reply)
 
+    def on_submit_llm(message, history, answers, mode, k, generator):
+        """With an LLM endpoint: the reply streams as a draft, then the checked answer replaces it."""
+        for reply in chat.respond_stream(
+            message, history, bot=bot, mode=mode, k=k, generator=generator
+        ):
+            if reply.draft:
+                yield gr.skip(), reply.history, gr.skip(), gr.skip(), gr.skip()
+                continue
+            if not reply.messages:
+                gr.Warning(reply.error or "type a question first")
+                yield message, reply.history, answers, gr.skip(), gr.skip()
+                return
+            answers = [*(answers or []), chat.answer_record(reply.answer)]
+            yield (
+                "",
+                reply.history,
+                answers,
+                chat.debug_rows(reply.answer),
+                chat.debug_details(reply),
+            )
+
     def on_example(history, answers, mode, k, evt: gr.SelectData):
         text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
         return on_submit(text, history, answers, mode, k)
+
+    def on_example_llm(history, answers, mode, k, generator, evt: gr.SelectData):
+        text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
+        yield from on_submit_llm(text, history, answers, mode, k, generator)
 
     def on_like(history, answers, evt: gr.LikeData):
         record = chat.record_vote(history, answers, evt.index, evt.liked, feedback)
@@ -146,6 +189,27 @@ def build_app(
         """
         try:
             return chat.api_answer(bot, question, history, mode, k)
+        except ValueError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    def ask_llm(
+        question: str,
+        history: list[str] | None = None,
+        mode: str | None = None,
+        k: int | None = None,
+        generator: str | None = None,
+    ) -> dict:
+        """Answer a question from the documents, with numbered citations.
+
+        history: the earlier questions of the conversation, oldest first (for follow-ups).
+        mode: dense, bm25 or hybrid (default: the server's). k: passages to retrieve (1-50).
+        generator: llm (the server's LLM; each sentence checked against its sources, the default)
+        or extractive (quoted sentences).
+        Returns Answer.to_dict(): text with [n] markers, citations, abstained, reason, passages,
+        generator, checked_sentences, fallback_reason.
+        """
+        try:
+            return chat.api_answer(bot, question, history, mode, k, generator)
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
@@ -196,6 +260,16 @@ def build_app(
                     k = gr.Slider(
                         1, 20, value=min(settings.k, 20), step=1, label="Passages to retrieve (k)"
                     )
+                    generator = None
+                    if settings.has_llm:  # no endpoint: nothing about LLMs on the page
+                        generator = gr.Radio(
+                            ["llm", "extractive"],
+                            value="llm",
+                            label="Answers",
+                            info=f"llm: written by {settings.llm_model}, each sentence checked "
+                            "against its sources; extractive: quoted sentences",
+                            elem_id="generator",
+                        )
         with gr.Accordion(
             "Retrieval debug: the passages retrieved for the last question", open=False
         ):
@@ -211,20 +285,26 @@ def build_app(
             debug_json = gr.JSON(label="Answer details (rewritten query, scores, timings)")
 
         outputs = [question, chatbot, answers, debug_table, debug_json]
+        submit, example, extra = on_submit, on_example, []
+        if generator is not None:
+            submit, example, extra = on_submit_llm, on_example_llm, [generator]
         gr.on(
             [question.submit, send.click],
-            on_submit,
-            inputs=[question, chatbot, answers, mode, k],
+            submit,
+            inputs=[question, chatbot, answers, mode, k, *extra],
             outputs=outputs,
             **private,
         )
         chatbot.example_select(
-            on_example, inputs=[chatbot, answers, mode, k], outputs=outputs, **private
+            example, inputs=[chatbot, answers, mode, k, *extra], outputs=outputs, **private
         )
         chatbot.like(on_like, inputs=[chatbot, answers], outputs=None, **private)
         clear.click(on_clear, outputs=outputs, **private)
         chatbot.clear(on_clear, outputs=outputs, **private)
-        gr.api(ask, api_name="ask", api_visibility="public")
+        if settings.has_llm:
+            gr.api(ask_llm, api_name="ask", api_visibility="public")
+        else:
+            gr.api(ask, api_name="ask", api_visibility="public")
 
     demo.queue(default_concurrency_limit=concurrency)
     return demo
@@ -241,11 +321,15 @@ def serve(
     concurrency: int = DEFAULT_CONCURRENCY,
     title: str = "Ask the documents",
     warn=None,
+    throttle=None,
 ):
     """Load the bot, build the page and start the server; returns ``(demo, url)`` once it is up.
 
     Prints ``bind_warning`` (to stderr, or through ``warn``) when the address is not loopback and
-    no login is set. Call ``demo.block_thread()`` to serve until interrupted, ``demo.close()`` to stop.
+    no login is set. Every route passes through ``ui.guard.Guard`` (login on everything but the
+    login page, back-off on wrong passwords, request-size limits from ``bot.settings``); ``throttle``
+    is the guard's ``LoginThrottle`` (default: 5 free attempts, then 1 s doubling to 60 s).
+    Call ``demo.block_thread()`` to serve until interrupted, ``demo.close()`` to stop.
     """
     check_port(port)
     check_concurrency(concurrency)
@@ -256,7 +340,18 @@ def serve(
     feedback = feedback or FeedbackLog(bot.settings.feedback_path())
     demo = build_app(bot, feedback, examples=examples, concurrency=concurrency, title=title)
     import gradio as gr
+    from starlette.middleware import Middleware
 
+    from ui.guard import Guard
+
+    settings = bot.settings
+    guard = Middleware(
+        Guard,
+        login=bool(auth),
+        throttle=throttle,
+        max_body_bytes=settings.max_request_bytes,
+        max_json_depth=settings.max_history_depth + 8,  # {"data": [...]} and a message's fields
+    )
     try:
         demo.launch(
             server_name=host,
@@ -274,6 +369,7 @@ def serve(
             enable_monitoring=False,
             theme=gr.themes.Default(primary_hue="indigo", secondary_hue="amber"),
             css=CSS,
+            app_kwargs={"middleware": [guard]},
         )
     except OSError as exc:
         raise ValueError(
@@ -284,9 +380,13 @@ def serve(
 
 
 def page_for(corpus_dir: Path | None) -> dict:
-    """Title and example questions: SenseTime ones for the bundled profile, generic otherwise."""
+    """Title and example questions: SenseTime ones for the bundled profile, generic otherwise.
+
+    The title never carries the corpus folder's name or path: it is shown before the login (in the
+    page title and the web manifest), and a folder name can itself be confidential.
+    """
     from rag.settings import BUNDLED_CORPUS
 
     if corpus_dir is None or Path(corpus_dir).resolve() == BUNDLED_CORPUS.resolve():
         return {"title": "Ask the SenseTime company profile", "examples": list(chat.EXAMPLES)}
-    return {"title": f"Ask the documents in {Path(corpus_dir).name}", "examples": []}
+    return {"title": "Ask the documents", "examples": []}
