@@ -29,12 +29,13 @@ log = logging.getLogger(__name__)
 MAX_K = 50  # passages per question the chat and /ask accept
 MAX_SHOWN_CHARS = 4000  # a longer question is shown cut (the engine truncates it anyway)
 
+# starter questions shown for the bundled profile (written for the page; none is in a question set)
 EXAMPLES = [
-    "Who founded SenseTime?",
-    "What is the 1+4 strategy?",
-    "What does SenseCare do?",
-    "Where are SenseTime's research centers?",
-    "Why is SenseTime on the U.S. Entity List?",
+    "Who set SenseTime up, and in which year?",
+    "What are the four platforms of the 1+4 plan?",
+    "What does SenseCare offer hospitals?",
+    "In which cities does SenseTime do research?",
+    "What restrictions has the US placed on SenseTime?",
 ]
 
 # Characters that mean something to HTML or to markdown (emphasis, links, images, lists, headings,
