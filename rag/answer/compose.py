@@ -19,6 +19,7 @@ compared to ``abstain_threshold``: the engine as it was before it was trained, k
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -56,6 +57,7 @@ class Judgement:
     reason: str
     threshold: float
     probs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    rules_abstain: bool = True  # would the engine without the model abstain?
 
 
 class Composer:
@@ -151,88 +153,43 @@ class Composer:
                 probs,
             )
         closest = f"closest: '{self.index.chunks[ranked[0].chunk_index].heading}'"
-        if self.model is not None:
-            p = self.model.p_answerable(question_x)
-            thr = self.model.threshold
-            score = f"P(answerable) {p:.2f}, threshold {thr:.2f}"
-            hard = next((verdicts.reasons[c] for c in cfg.hard_checks if verdicts.reasons[c]), None)
-            if hard:
-                # a check names a specific reason the best passage cannot answer
-                return Judgement(
-                    ranked,
-                    q_terms,
-                    verdicts,
-                    unit_x,
-                    question_x,
-                    p,
-                    evidence,
-                    False,
-                    f"{hard} ({score})",
-                    thr,
-                    probs,
-                )
-            if p >= thr:
-                return Judgement(
-                    ranked,
-                    q_terms,
-                    verdicts,
-                    unit_x,
-                    question_x,
-                    p,
-                    evidence,
-                    True,
-                    f"{score}: answered",
-                    thr,
-                    probs,
-                )
-            why = verdicts.first() or f"the closest passages do not seem to answer it ({closest})"
-            return Judgement(
-                ranked,
-                q_terms,
-                verdicts,
-                unit_x,
-                question_x,
-                p,
+        rules = self.rules_verdict(verdicts, evidence, closest)
+        decide = partial(Judgement, ranked, q_terms, verdicts, unit_x, question_x)
+        if self.model is None:
+            score = f"evidence score {evidence:.2f}, threshold {self.threshold:.2f}"
+            if rules:
+                return decide(None, evidence, False, f"{rules} ({score})", self.threshold, probs)
+            return decide(
+                None,
                 evidence,
-                False,
-                f"{why} ({score})",
-                thr,
+                True,
+                f"evidence score {evidence:.2f} ≥ threshold {self.threshold:.2f}",
+                self.threshold,
                 probs,
+                rules_abstain=False,
             )
-        # no model: the checks in order, and the evidence score against the threshold
-        score = f"evidence score {evidence:.2f}, threshold {self.threshold:.2f}"
+        p = self.model.p_answerable(question_x)
+        thr = self.model.threshold
+        score = f"P(answerable) {p:.2f}, threshold {thr:.2f}"
+        if cfg.decide == "rules+model":
+            veto = rules  # the checks in order and the evidence score, then the model
+        else:
+            veto = next((verdicts.reasons[c] for c in cfg.hard_checks if verdicts.reasons[c]), None)
+        if veto:
+            return decide(p, evidence, False, f"{veto} ({score})", thr, probs, bool(rules))
+        if p >= thr:
+            return decide(p, evidence, True, f"{score}: answered", thr, probs, bool(rules))
+        why = verdicts.first() or f"the closest passages do not seem to answer it ({closest})"
+        return decide(p, evidence, False, f"{why} ({score})", thr, probs, bool(rules))
+
+    def rules_verdict(self, verdicts: Verdicts, evidence: float, closest: str) -> str | None:
+        """The engine's decision without the model: the checks in their order, with the evidence
+        score against ``abstain_threshold`` after the two that need no passage. None: answer."""
         r = verdicts.reasons
         why = r["realtime"] or r["missing"]
         if not why and evidence < self.threshold:
             why = f"too weak ({closest})"
-        why = why or r["kind"] or r["qualifier"] or r["uncounted"] or r["focus"]
-        if why:
-            return Judgement(
-                ranked,
-                q_terms,
-                verdicts,
-                unit_x,
-                question_x,
-                None,
-                evidence,
-                False,
-                f"{why} ({score})",
-                self.threshold,
-                probs,
-            )
-        return Judgement(
-            ranked,
-            q_terms,
-            verdicts,
-            unit_x,
-            question_x,
-            None,
-            evidence,
-            True,
-            f"evidence score {evidence:.2f} ≥ threshold {self.threshold:.2f}",
-            self.threshold,
-            probs,
-        )
+        return why or r["kind"] or r["qualifier"] or r["uncounted"] or r["focus"]
 
     def compose(
         self,

@@ -44,8 +44,11 @@ class AnswerConfig(BaseModel):
     # what ranks the candidate units: the hand-set prior (measured better on the profile sets) or
     # the trained unit head's probability (better on SQuAD); see README, Quality
     rank_by: Literal["prior", "model"] = "prior"
-    # checks whose failure makes the bot abstain whatever the model says (the others are only
-    # features of the model); ``rag train`` chooses the model's threshold with these applied
+    # how the trained model decides: "rules+model" (default) answers only when the checks in order
+    # and the evidence threshold let it AND P(answerable) reaches the model's threshold; "model"
+    # answers when no check in ``hard_checks`` fails and P(answerable) reaches the threshold (the
+    # evidence threshold is then not used). ``rag train`` chooses the threshold for this setting.
+    decide: Literal["rules+model", "model"] = "rules+model"
     hard_checks: tuple[str, ...] = CHECKS
     type_rescue: float = Field(0.25, ge=0, le=5)  # how far below the best a typed unit may be
     # ---- selection ----

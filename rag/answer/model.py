@@ -138,6 +138,6 @@ class AnswerModel:
             threshold = float(d["threshold"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{path} is damaged ({exc!r}): run `rag train`") from None
-        if not 0.0 < threshold < 1.0:
+        if not 0.0 <= threshold < 1.0:
             raise ModelError(f"{path}: threshold {threshold} is not a probability: run `rag train`")
         return cls(unit, answerable, threshold, d.get("card", {}))
