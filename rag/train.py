@@ -18,14 +18,14 @@ Method, seeded and deterministic:
    verdicts); its label is whether the question is answerable. Classes are weighted to a 50/50
    prior, since the share of unanswerable questions a user will ask is unknown. Out-of-fold
    probabilities (5 folds grouped by document) calibrate it and choose the threshold.
-4. **Threshold rule.** With ``AnswerConfig.decide`` "rules+model" (the default) the model can only
-   add abstentions to the engine's own checks and evidence threshold. Its threshold is the one
-   with the best *mean balanced accuracy over the training sets* among the thresholds that make
-   *no* set's balanced accuracy worse than the engine's without the model — on out-of-fold
-   predictions. Balanced accuracy is the mean of (answerable questions answered with a best unit
-   holding the gold answer) and (unanswerable questions abstained on). Do no harm to any kind of
-   document trained on, then help where it can: the same probability means different things on
-   Wikipedia prose and on a profile of short facts.
+4. **Threshold rule.** One threshold per way of deciding (``AnswerConfig.decide``), each with the
+   best *mean balanced accuracy over the training sets* on out-of-fold predictions. Balanced
+   accuracy is the mean of (answerable questions answered with a best unit holding the gold
+   answer) and (unanswerable questions abstained on). With "rules+model" (the default) the model
+   can only add abstentions to the engine's own checks and evidence threshold, and its threshold
+   is chosen only among those that make *no* training set's balanced accuracy worse than the
+   engine's without the model: do no harm to any kind of document trained on. With "model" the
+   model replaces the evidence threshold and only ``hard_checks`` veto.
 
 The artifact records the data, the counts, the metrics and the command (its ``card``).
 """
@@ -187,7 +187,7 @@ def _unit_rows(examples: Sequence[Example]):
 def _question_rows(examples: Sequence[Example], model: AnswerModel):
     """Question features with the unit head ranking, the label, and whether the best unit holds
     the gold answer."""
-    xs, ys, right, vetoed = [], [], [], []
+    xs, ys, right, rules, hard = [], [], [], [], []
     for ex in examples:
         composer = ex.bot._composer
         saved = composer.model
@@ -198,15 +198,13 @@ def _question_rows(examples: Sequence[Example], model: AnswerModel):
             composer.model = saved
         xs.append(j.question_x)
         ys.append(ex.answerable)
-        cfg = composer.config
-        if cfg.decide == "rules+model":
-            vetoed.append(j.rules_abstain)
-        else:
-            vetoed.append(any(j.verdicts.reasons.get(c) for c in cfg.hard_checks))
+        rules.append(j.rules_abstain)
+        hard.append(any(j.verdicts.reasons.get(c) for c in composer.config.hard_checks))
         right.append(
             bool(j.ranked) and ex.answerable and _holds(j.ranked[0].unit.text, ex.alternatives)
         )
-    return np.vstack(xs), np.array(ys, dtype=int), np.array(right), np.array(vetoed, dtype=bool)
+    vetoes = {"rules+model": np.array(rules, dtype=bool), "model": np.array(hard, dtype=bool)}
+    return np.vstack(xs), np.array(ys, dtype=int), np.array(right), vetoes
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -236,19 +234,20 @@ def choose_threshold(
     right: np.ndarray,
     sets: np.ndarray | None = None,
     vetoed: np.ndarray | None = None,
+    no_worse: bool = True,
 ) -> tuple[float, float]:
-    """The threshold with the best mean balanced accuracy over the training sets among those that
-    make no set's balanced accuracy worse than without the model's say (``vetoed`` questions are
-    abstained on whatever the threshold), and that mean (see the module docstring)."""
+    """The threshold with the best mean balanced accuracy over the training sets (``vetoed``
+    questions are abstained on whatever the threshold), with ``no_worse`` only among those that
+    make no set's balanced accuracy worse than without the model's say; and that mean."""
     sets = np.zeros(len(p), dtype=int) if sets is None else sets
     veto = np.zeros(len(p), dtype=bool) if vetoed is None else vetoed
     groups = [sets == s for s in np.unique(sets)]
     base = [_balanced(~veto, answerable, right, g) for g in groups]
-    best = (0.0, float(np.mean(base)))
+    best = (0.0, float(np.mean(base)) if no_worse else -1.0)
     for t in np.linspace(0.05, 0.95, 181):
         answered = (p >= t) & ~veto
         per_set = [_balanced(answered, answerable, right, g) for g in groups]
-        if any(v < b - 1e-9 for v, b in zip(per_set, base, strict=True)):
+        if no_worse and any(v < b - 1e-9 for v, b in zip(per_set, base, strict=True)):
             continue
         if np.mean(per_set) > best[1] + 1e-9:
             best = (float(round(t, 3)), float(np.mean(per_set)))
@@ -300,7 +299,7 @@ def fit(
     progress(f"unit head: {len(uy)} units, {int(uy.sum())} holding an answer")
     n = len(QUESTION_FEATURES)
     dummy = Head(list(QUESTION_FEATURES), np.zeros(n), np.ones(n), np.zeros(n), 0.0)
-    qx, qy, right, vetoed = _question_rows(examples, AnswerModel(unit, dummy, 0.5))
+    qx, qy, right, vetoes = _question_rows(examples, AnswerModel(unit, dummy, 0.5))
     if qy.sum() == 0 or qy.sum() == len(qy):
         raise ValueError("the training questions are all of one kind: add (un)answerable ones")
     groups = np.array([ex.group for ex in examples])
@@ -316,7 +315,13 @@ def fit(
     else:
         oof[:] = _fit_head(qx, qy, QUESTION_FEATURES, True, qw).predict(qx)
     set_ids = np.unique([ex.set_name for ex in examples], return_inverse=True)[1]
-    threshold, balanced_acc = choose_threshold(oof, qy, right, set_ids, vetoed)
+    thresholds, balanced = {}, {}
+    for mode, vetoed in vetoes.items():
+        # "rules+model" may not make any set worse than the engine without the model
+        t, b = choose_threshold(oof, qy, right, set_ids, vetoed, no_worse=mode == "rules+model")
+        thresholds[mode], balanced[mode] = t, b
+    decide = examples[0].bot.settings.answer.decide
+    threshold, balanced_acc = thresholds[decide], balanced[decide]
     answerable = _fit_head(qx, qy, QUESTION_FEATURES, True, qw)
     card = {
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -334,11 +339,11 @@ def fit(
             "unit_auc_in_sample": _auc(uy, unit.predict(ux)),
             "best_unit_holds_answer": float(right[qy == 1].mean()) if qy.sum() else None,
             "answerable_auc_out_of_fold": _auc(qy, oof),
-            "mean_set_balanced_accuracy_out_of_fold": balanced_acc,
+            "mean_set_balanced_accuracy_out_of_fold": balanced,
         },
-        "threshold_rule": "best mean balanced accuracy over the training sets among thresholds "
-        "that make no set worse than the engine without the model, on out-of-fold predictions "
-        "(rag/train.py)",
+        "threshold_rule": "best mean balanced accuracy over the training sets, on out-of-fold "
+        "predictions; for rules+model only among thresholds that make no set worse than the "
+        "engine without the model (rag/train.py)",
         "decide": examples[0].bot.settings.answer.decide,
         "hard_checks": list(examples[0].bot.settings.answer.hard_checks),
     }
@@ -347,16 +352,18 @@ def fit(
         f"answerability: AUC {auc if auc is None else round(auc, 3)} out of fold, threshold "
         f"{threshold:.3f} (mean balanced accuracy over the sets {balanced_acc:.3f})"
     )
-    return AnswerModel(unit, answerable, threshold, card)
+    card["thresholds"] = thresholds
+    return AnswerModel(unit, answerable, threshold, card, thresholds)
 
 
 def proxy_metrics(model: AnswerModel, examples: Sequence[Example]) -> dict:
     """Quick figures of ``model`` on collected examples, without composing answers: accuracy and
     recall count an answered answerable question as right when its best unit holds the gold
     answer (the composed answer may add units; ``rag eval`` measures that)."""
-    qx, qy, right, vetoed = _question_rows(examples, model)
+    qx, qy, right, vetoes = _question_rows(examples, model)
     p = model.answerable.predict(qx)
-    answered = (p >= model.threshold) & ~vetoed
+    decide = examples[0].bot.settings.answer.decide
+    answered = (p >= model.threshold_for(decide)) & ~vetoes[decide]
     unans = qy == 0
     tp = int(np.sum(~answered & unans))
     fp = int(np.sum(~answered & ~unans))

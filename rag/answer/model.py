@@ -79,8 +79,12 @@ class Head:
 class AnswerModel:
     unit: Head
     answerable: Head
-    threshold: float
+    threshold: float  # for the default way of deciding
     card: dict = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)  # per AnswerConfig.decide
+
+    def threshold_for(self, decide: str) -> float:
+        return self.thresholds.get(decide, self.threshold)
 
     @property
     def version(self) -> str:
@@ -102,6 +106,7 @@ class AnswerModel:
             "unit": self.unit.to_dict(),
             "answerable": self.answerable.to_dict(),
             "threshold": self.threshold,
+            "thresholds": dict(self.thresholds),
             "card": self.card,
         }
 
@@ -136,8 +141,10 @@ class AnswerModel:
             unit = Head.from_dict(d["unit"], UNIT_FEATURES, "unit")
             answerable = Head.from_dict(d["answerable"], QUESTION_FEATURES, "answerability")
             threshold = float(d["threshold"])
-        except (KeyError, TypeError, ValueError) as exc:
+            thresholds = {str(k): float(v) for k, v in d.get("thresholds", {}).items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"{path} is damaged ({exc!r}): run `rag train`") from None
-        if not 0.0 <= threshold < 1.0:
-            raise ModelError(f"{path}: threshold {threshold} is not a probability: run `rag train`")
-        return cls(unit, answerable, threshold, d.get("card", {}))
+        for t in (threshold, *thresholds.values()):
+            if not 0.0 <= t < 1.0:
+                raise ModelError(f"{path}: threshold {t} is not a probability: run `rag train`")
+        return cls(unit, answerable, threshold, d.get("card", {}), thresholds)
