@@ -8,10 +8,19 @@
     passages = bot.retrieve("smart city", k=3)        # -> list[Passage]
 
 Thread-safe after ``warm_up()``: several UI sessions can share one instance.
+
+A running bot follows its corpus folder: before a question (at most every ``watch_seconds``) it
+compares the folder's files (names, sizes, modification times) and the installed build with what it
+serves; on a difference it rebuilds, or loads the build another process installed, in a background
+thread, and keeps answering from the index it has until the new one is ready, then switches in one
+assignment. A citation whose file changed or went away since it was indexed says so in the answer's
+notices.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -21,6 +30,7 @@ import numpy as np
 from rag.answer_types import Answer
 from rag.answering import Composer
 from rag.chunking import Chunker
+from rag.documents import page_of
 from rag.embedding import Embedder, make_embedder
 from rag.followup import normalise_history, rewrite
 from rag.index import Index, IndexStore
@@ -28,6 +38,28 @@ from rag.retrieval import Passage, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
 
 RERANK_POOL = 30  # hybrid: how many RRF candidates the sentence-level reranker reorders
+
+
+def _stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
+def file_state(path: Path, info: dict) -> str:
+    """Empty when ``path`` is the file the index read (same size and time, or same hash), else
+    "was removed" or "has changed"."""
+    try:
+        st = path.stat()
+    except OSError:
+        return "was removed"
+    if st.st_size == info.get("size") and st.st_mtime_ns == info.get("mtime_ns"):
+        return ""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "was removed"
+    return "" if digest == info.get("sha256") else "has changed"
 
 
 class QuestionError(ValueError):
@@ -65,7 +97,13 @@ class Chatbot:
         self._retriever: Retriever | None = None
         self._composer: Composer | None = None
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
+        self._serving: tuple | None = None  # (index, retriever, composer), replaced in one step
+        self._signature = None  # the corpus folder and installed build the served index reflects
+        self._checked = 0.0
+        self._refreshing: threading.Thread | None = None
         self.load_count = 0
+        self.generation = 0  # how many times the served index was replaced
 
     @classmethod
     def from_corpus(
@@ -106,7 +144,10 @@ class Chatbot:
         with self._lock:
             if self._index is None:
                 apply_offline_env()
+                signature = self.corpus_signature()
                 index = self.store().load_or_build()
+                self._signature = signature
+                self._checked = time.monotonic()
                 self.embedder.warm_up()
                 self._use(index)
                 self.load_count += 1
@@ -116,10 +157,12 @@ class Chatbot:
         """Serve questions from ``index``: its retriever and composer, its words' vectors pinned
         in the embedder's cache (so composing an answer needs no model call per word)."""
         s = self.settings
-        self._retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
+        retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
         self.embedder.cache.pin(index.vocab, index.vocab_vectors)
-        self._composer = Composer(index, s.abstain_threshold, self.embedder)
-        self._index = index
+        composer = Composer(index, s.abstain_threshold, self.embedder)
+        # one assignment: a question in flight keeps the build it started with
+        self._serving = (index, retriever, composer)
+        self._index, self._retriever, self._composer = index, retriever, composer
 
     @property
     def index(self) -> Index:
@@ -127,32 +170,134 @@ class Chatbot:
 
     def reindex(self, progress: bool = False) -> Index:
         """Build the index anew (``rag index``) and use it."""
-        with self._lock:
+        with self._build_lock:
+            signature = self.corpus_signature()
             index = self.store().build(progress=progress)
-            self._use(index)
+            with self._lock:
+                self._use(index)
+                self._signature = signature
+                self.generation += 1
         return index
+
+    # ---- following the corpus folder ------------------------------------------------------------
+
+    def corpus_signature(self) -> tuple:
+        """Names, sizes, modification times of the corpus files and the installed build: cheap
+        (no file is read), and different after any add, remove, edit or concurrent build."""
+        from rag.documents import document_paths
+
+        root = self.settings.corpus_dir
+        entries = []
+        try:
+            files = document_paths(root)
+        except OSError:
+            files = []
+        for path in files:
+            try:
+                st = path.stat()
+                entries.append((str(path), st.st_size, st.st_mtime_ns, st.st_ino))
+            except OSError:
+                entries.append((str(path), None))
+        current = self.settings.index_dir() / "current"
+        try:
+            link = os.readlink(current)
+        except OSError:
+            link = None
+        return (tuple(entries), link)
+
+    def refresh(self, wait: bool = False, force: bool = False) -> bool:
+        """Bring the served index up to date with the corpus folder. Returns whether it changed
+        (``wait``) or a refresh was started in the background (not ``wait``)."""
+        if self._index is None:
+            self.warm_up()
+            return True
+        signature = self.corpus_signature()
+        if signature == self._signature and not force:
+            return False
+        if wait:
+            return self._rebuild(signature)
+        if self._refreshing is None or not self._refreshing.is_alive():
+            self._refreshing = threading.Thread(
+                target=self._rebuild, args=(signature,), name="rag-refresh", daemon=True
+            )
+            self._refreshing.start()
+        return True
+
+    def _rebuild(self, signature) -> bool:
+        with self._build_lock:
+            if signature == self._signature:
+                return False
+            try:
+                index = self.store().load_or_build()
+            except Exception as exc:  # noqa: BLE001 - keep serving the index we have
+                (self._notify or _stderr)(f"could not refresh the index: {exc}")
+                return False
+            with self._lock:
+                changed = index.manifest.get("created") != (self._index.manifest.get("created"))
+                self._use(index)
+                # the link as it is after the build, so our own install is not seen as a change
+                self._signature = (signature[0], self.corpus_signature()[1])
+                self.generation += changed
+            return True
+
+    def _maybe_refresh(self) -> None:
+        wait = self.settings.watch_seconds
+        if wait <= 0 or time.monotonic() - self._checked < wait:
+            return
+        self._checked = time.monotonic()
+        try:
+            self.refresh(wait=False)
+        except Exception as exc:  # noqa: BLE001 - a refresh must never fail a question
+            (self._notify or _stderr)(f"could not check the corpus folder: {exc}")
+
+    def documents(self) -> dict:
+        """What the served index holds of each document (``manifest["documents"]``)."""
+        return dict(self.index.manifest.get("documents", {}))
+
+    def _annotate(self, answer: Answer, index: Index) -> None:
+        """Page numbers for citations of paged documents, and a notice for every cited file that
+        changed or went away since it was indexed."""
+        docs = index.manifest.get("documents", {})
+        seen: set[str] = set()
+        for c in answer.citations:
+            info = docs.get(c.document) or {}
+            pages = info.get("pages") or []
+            if pages:
+                c.page = page_of(pages, c.char_start)
+                c.page_end = page_of(pages, max(c.char_start, c.char_end - 1))
+            if c.document in seen or not info:
+                continue
+            seen.add(c.document)
+            state = file_state(self.settings.corpus_dir / c.document, info)
+            if state:
+                c.changed = state
+                answer.notices.append(
+                    f"{c.document} {state} since it was indexed: the quote is from the indexed "
+                    "version, and the index is being refreshed."
+                )
 
     # ---- questions -------------------------------------------------------------------------------
 
     def _search(
-        self, query: str, k: int, mode: str
+        self, query: str, k: int, mode: str, serving: tuple | None = None
     ) -> tuple[list[Passage], np.ndarray, np.ndarray | None, dict]:
         """Passages for a standalone query, the focused query vector units are compared with, and
         timings. Hybrid mode fuses dense and BM25 candidates by RRF, then reranks them by their
         best sentence (``Composer.rerank``)."""
         t0 = time.perf_counter()
-        focus = self._composer.focus(query)
+        index, retriever, composer = serving or self._serving
+        focus = composer.focus(query)
         texts = [focus] if focus == query else [focus, query]
         vectors = self.embedder.embed(texts)
         fvec, qvec = vectors[0], vectors[-1]
         # the focused query's token vectors (the encoder keeps them from the pass just made)
-        q_tokens = self.embedder.embed_tokens([focus])[0] if self._index.has_tokens else None
+        q_tokens = self.embedder.embed_tokens([focus])[0] if index.has_tokens else None
         t1 = time.perf_counter()
         if mode == "hybrid":
-            pool = self._retriever.retrieve(query, qvec, max(k, RERANK_POOL), mode)
-            passages = self._composer.rerank(query, pool, fvec, k, q_tokens)
+            pool = retriever.retrieve(query, qvec, max(k, RERANK_POOL), mode)
+            passages = composer.rerank(query, pool, fvec, k, q_tokens)
         else:
-            passages = self._retriever.retrieve(query, qvec, k, mode)
+            passages = retriever.retrieve(query, qvec, k, mode)
         t2 = time.perf_counter()
         timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
         return passages, fvec, q_tokens, timings
@@ -189,16 +334,20 @@ class Chatbot:
         if k < 1:
             raise ValueError(f"k={k} must be at least 1")
         self.warm_up()
+        self._maybe_refresh()
+        serving = self._serving
+        index, _, composer = serving
         t_load = time.perf_counter()
         query = rewrite(question, self._clean_history(history))
         t_rewrite = time.perf_counter()
-        passages, fvec, q_tokens, timings = self._search(query, k, mode)
+        passages, fvec, q_tokens, timings = self._search(query, k, mode, serving)
         t_compose = time.perf_counter()
-        answer = self._composer.compose(
+        answer = composer.compose(
             question, query, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
         )
         t_end = time.perf_counter()
         answer.notices = notices + answer.notices
+        self._annotate(answer, index)
         answer.timings_ms = {
             "load": (t_load - t0) * 1000,
             "rewrite": (t_rewrite - t_load) * 1000,

