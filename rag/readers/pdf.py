@@ -77,7 +77,10 @@ def _open(data: bytes):
     except ReadError:
         raise
     except Exception as exc:
-        if "password" in str(exc).lower() or "encrypt" in str(exc).lower():
+        causes = [exc, *exc.args, exc.__cause__, exc.__context__]
+        if any(isinstance(c, (PDFPasswordIncorrect, PDFEncryptionError)) for c in causes) or any(
+            "password" in str(c).lower() or "encrypt" in str(c).lower() for c in causes if c
+        ):
             raise ReadError(
                 "is an encrypted (password-protected) PDF; remove the password, e.g. "
                 "`qpdf --decrypt --password=... in.pdf out.pdf`, and add the decrypted file"
@@ -374,12 +377,13 @@ def read_pdf(data: bytes) -> Extracted:
             ) from None
         if not pages:
             raise ReadError("is a PDF with no pages; re-export it")
+        _drop_running(pages, heights)
+        # page numbers and running lines alone are no text either (a scan printed with a footer)
         if not any(ln.text.strip() or ln.table for lines in pages for ln in lines):
             raise ReadError(
-                "no text layer (a scanned or image-only PDF): run OCR first, e.g. "
-                "`ocrmypdf in.pdf out.pdf`, and add the result"
+                "no text layer: run OCR first, e.g. ocrmypdf (`ocrmypdf in.pdf out.pdf`), and add "
+                "the result (this looks like a scanned or image-only PDF)"
             )
-        _drop_running(pages, heights)
         _mark_headings(pages, _outline(pdf))
     finally:
         pdf.close()
