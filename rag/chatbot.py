@@ -233,7 +233,11 @@ class Chatbot:
                 (self._notify or _stderr)(f"could not refresh the index: {exc}")
                 return False
             with self._lock:
-                changed = index.manifest.get("created") != (self._index.manifest.get("created"))
+                was = self._index.manifest
+                changed = (index.manifest.get("files"), index.manifest.get("created")) != (
+                    was.get("files"),
+                    was.get("created"),
+                )
                 self._use(index)
                 # the link as it is after the build, so our own install is not seen as a change
                 self._signature = (signature[0], self.corpus_signature()[1])

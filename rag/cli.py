@@ -148,7 +148,12 @@ def add(
     s = bot.settings
     failed = 0
     for path in files:
-        result = add_file(s.corpus_dir, path, max_bytes=int(s.upload_max_mb * 2**20))
+        result = add_file(
+            s.corpus_dir,
+            path,
+            max_bytes=int(s.upload_max_mb * 2**20),
+            cache_dir=bot.store().cache_dir,
+        )
         if result.status == "error":
             failed += 1
             typer.echo(f"error: {result.message}", err=True)

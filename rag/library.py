@@ -62,9 +62,15 @@ def _hashes(corpus_dir: Path) -> dict[str, str]:
 
 
 def add_file(
-    corpus_dir: Path, source: Path, name: str | None = None, max_bytes: int | None = None
+    corpus_dir: Path,
+    source: Path,
+    name: str | None = None,
+    max_bytes: int | None = None,
+    cache_dir: Path | None = None,
 ) -> Added:
-    """Check ``source`` and copy it into ``corpus_dir`` (as ``name``); never raises for a bad file."""
+    """Check ``source`` and copy it into ``corpus_dir`` (as ``name``); never raises for a bad file.
+    With ``cache_dir`` (the index's extraction cache) the text read for the check is kept, so the
+    build that follows does not parse the file again."""
     corpus_dir, source = Path(corpus_dir), Path(source)
     shown = name or source.name
     try:
@@ -82,7 +88,7 @@ def add_file(
             # read it as the corpus would, under its final kind of name, before it goes in
             probe = Path(tmp) / Path(shown).name
             shutil.copyfile(source, probe)
-            doc = load_document(probe, Path(tmp))
+            doc = load_document(probe, Path(tmp), cache_dir)
         if not doc.text.strip():
             raise CorpusError(f"{shown}: holds no text; nothing to index")
     except CorpusError as exc:

@@ -313,7 +313,11 @@ def test_fuzzed_files_never_crash_or_hang_a_reader(profile_files, tmp_path, kind
             outcomes["read"] += 1
         except CorpusError as exc:
             message = str(exc)
-            assert message.startswith(f"{path}: ") and "\n" not in message and "Traceback" not in message
+            assert (
+                message.startswith(f"{path}: ")
+                and "\n" not in message
+                and "Traceback" not in message
+            )
             outcomes["refused"] += 1
         assert time.perf_counter() - t0 < 25
     assert sum(outcomes.values()) == 12

@@ -211,13 +211,20 @@ def add_uploads(bot, paths: list[str], names: list[str] | None = None) -> list[A
     """Copy uploaded temporary files into the corpus folder (deleting each temporary file), then
     bring the index up to date. Other sessions keep answering from the current index meanwhile."""
     s = bot.settings
+    cache = bot.store().cache_dir
     results = []
     for i, p in enumerate(paths or []):
         path = Path(p)
         name = names[i] if names and i < len(names) else path.name
         try:
             results.append(
-                add_file(s.corpus_dir, path, name=name, max_bytes=int(s.upload_max_mb * 2**20))
+                add_file(
+                    s.corpus_dir,
+                    path,
+                    name=name,
+                    max_bytes=int(s.upload_max_mb * 2**20),
+                    cache_dir=cache,
+                )
             )
         finally:
             path.unlink(missing_ok=True)
