@@ -117,7 +117,7 @@ def check_type(name: str, data: bytes) -> str | None:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             return (
-                f"{name}: is not a supported type (not PDF, Word, HTML, or UTF-8 text); "
+                f"{name}: is an unsupported type (not PDF, Word, HTML or UTF-8 text); "
                 "add a PDF, .docx, HTML, markdown or text file"
             )
         if "\x00" in text:
