@@ -1,42 +1,55 @@
 """Run a reader in a child process with a time and memory limit.
 
 A parser given a damaged or hostile file may loop, allocate without bound or (in C code) crash. The
-child is forked from a small forkserver (``multiprocessing``), so the serving process, with its
-threads and model, is never forked; the child gets an address-space limit, and is killed when the
-time limit passes. Whatever happens to the child, the caller gets an ``Extracted`` or a
-``ReadError`` with one line saying what went wrong.
+reader runs in a fresh ``python -m rag.readers.sandbox`` process (never a fork of the serving
+process, with its threads and model): the file's bytes go in on stdin, the ``Extracted`` comes back
+as JSON on stdout. The child limits its own address space, and is killed when the time limit
+passes. Whatever happens to it, the caller gets an ``Extracted`` or a ``ReadError`` with one line
+saying what went wrong.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import multiprocessing as mp
-import threading
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 from rag.readers import Extracted, ReadError, extract
 
 TIME_LIMIT = 60.0  # seconds per file
 MEMORY_LIMIT = 2 * 2**30  # bytes of address space for the reading child
-
 READER_MODULES = ("__init__", "text", "pdf", "docx", "html", "sandbox")
 
-_ctx_lock = threading.Lock()
-_ctx = None
+
+def extract_isolated(
+    data: bytes, kind: str, time_limit: float = TIME_LIMIT, memory: int = MEMORY_LIMIT
+) -> Extracted:
+    """``extract(data, kind)`` in a child process; ``ReadError`` on failure, crash or timeout."""
+    cmd = [sys.executable, "-m", "rag.readers.sandbox", kind, str(int(memory))]
+    try:
+        proc = subprocess.run(cmd, input=data, capture_output=True, timeout=time_limit, check=False)
+    except subprocess.TimeoutExpired:
+        raise ReadError(
+            f"took longer than {time_limit:g} s to read as {kind} (damaged, or built to stall "
+            "a reader); re-export it, or split it into smaller files"
+        ) from None
+    try:
+        status, payload = json.loads(proc.stdout.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ReadError(
+            f"made the {kind} reader fail (exit code {proc.returncode}); the file is damaged or "
+            f"not really a {kind} file: re-export it"
+        ) from None
+    if status != "ok":
+        raise ReadError(str(payload))
+    return Extracted(**payload)
 
 
-def _context():
-    global _ctx
-    with _ctx_lock:
-        if _ctx is None:
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["rag.readers", "rag.readers.pdf"])
-            _ctx = ctx
-        return _ctx
-
-
-def _child(conn, data: bytes, kind: str, memory: int) -> None:
+def _child(kind: str, memory: int) -> int:
+    """The child's side: read stdin, extract, print one JSON line ``[status, payload]``."""
     try:
         import resource
 
@@ -44,52 +57,20 @@ def _child(conn, data: bytes, kind: str, memory: int) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     except (ImportError, ValueError, OSError):
         pass
+    data = sys.stdin.buffer.read()
     try:
-        result = extract(data, kind)
-        conn.send(("ok", result.to_dict()))
+        result = ["ok", extract(data, kind).to_dict()]
     except ReadError as exc:
-        conn.send(("error", str(exc)))
+        result = ["error", str(exc)]
     except MemoryError:
-        conn.send(("error", "needs more memory than a document may use while it is read"))
+        result = ["error", "needs more memory than a document may use while it is read"]
     except RecursionError:
-        conn.send(("error", f"is nested too deeply to read as {kind}"))
+        result = ["error", f"is nested too deeply to read as {kind}"]
     except BaseException as exc:  # noqa: BLE001 - any failure of the parser is one line
-        conn.send(("error", f"cannot be read as {kind} ({type(exc).__name__}: {exc})"[:300]))
-    finally:
-        conn.close()
-
-
-def extract_isolated(
-    data: bytes, kind: str, time_limit: float = TIME_LIMIT, memory: int = MEMORY_LIMIT
-) -> Extracted:
-    """``extract(data, kind)`` in a child process; ``ReadError`` on failure, crash or timeout."""
-    ctx = _context()
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, data, kind, memory), daemon=True)
-    proc.start()
-    child.close()
-    try:
-        if not parent.poll(time_limit):
-            raise ReadError(
-                f"took longer than {time_limit:g} s to read as {kind} (damaged, or built to stall "
-                "a reader); re-export it, or split it into smaller files"
-            )
-        try:
-            status, payload = parent.recv()
-        except (EOFError, OSError):
-            proc.join(5)
-            raise ReadError(
-                f"made the {kind} reader fail (exit code {proc.exitcode}); the file is damaged or "
-                "not really a " + kind + " file: re-export it"
-            ) from None
-    finally:
-        parent.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-    if status != "ok":
-        raise ReadError(payload)
-    return Extracted(**payload)
+        result = ["error", f"cannot be read as {kind} ({type(exc).__name__}: {exc})"[:300]]
+    sys.stdout.write(json.dumps(result, ensure_ascii=False))
+    sys.stdout.flush()
+    return 0
 
 
 @functools.cache
@@ -100,3 +81,7 @@ def readers_version() -> str:
     for name in READER_MODULES:
         digest.update((here / f"{name}.py").read_bytes())
     return digest.hexdigest()[:12]
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1], int(sys.argv[2])))
