@@ -76,15 +76,15 @@ def test_upload_ask_cite_page_and_remove(browser, upload_server, profile_files):
         assert re.search(r"sensetime_profile\.(pdf \u00b7 p\. 1|docx)", titles), titles
         print(f"upload of the profile PDF + DOCX to the first cited answer: {elapsed:.1f}s")
 
-        # drag and drop a third file onto the upload area
+        # drag and drop a third file onto the upload area (empty again after the upload)
+        page.wait_for_selector("#upload button.upload-container")
         html = profile_files["html"].read_bytes()
         page.evaluate(
             """([name, b64]) => {
                 const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
                 const dt = new DataTransfer();
                 dt.items.add(new File([bytes], name, {type: 'text/html'}));
-                const target = document.querySelector('#upload button, #upload [data-testid]')
-                    || document.querySelector('#upload');
+                const target = document.querySelector('#upload button.upload-container');
                 for (const type of ['dragenter', 'dragover', 'drop']) {
                     target.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: dt}));
                 }
