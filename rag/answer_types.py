@@ -54,6 +54,23 @@ class Citation:
 
 
 @dataclass
+class CheckedSentence:
+    """One sentence of a generated answer and the grounding check's verdict (rag/generate/)."""
+
+    text: str  # as the LLM wrote it, with its [n] markers
+    supported: bool
+    reason: str  # why it was kept ("supported by [2] ...") or removed ("number 20.25 not in [1]")
+    cited: list[int] = field(default_factory=list)  # the [n] it carried (the LLM's numbering)
+    support: float = 0.0  # the fitted support probability of its best cited unit
+    quote: str = ""  # the best supporting unit of the cited passages
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["support"] = round(float(self.support), 4)
+        return d
+
+
+@dataclass
 class Answer:
     question: str  # as asked
     rewritten_query: str  # the standalone question retrieval used (same as question if no history)
@@ -68,6 +85,9 @@ class Answer:
     passages: list = field(default_factory=list)  # retrieval.Passage objects, best first
     timings_ms: dict[str, float] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # e.g. "the question was truncated to ..."
+    generator: str = "extractive"  # "llm" when the shown text is the checked LLM answer
+    checked_sentences: list[CheckedSentence] = field(default_factory=list)  # before removal
+    fallback_reason: str | None = None  # why an LLM answer was asked for but not shown
 
     def to_dict(self) -> dict:
         return {
@@ -84,6 +104,9 @@ class Answer:
             "passages": [p.to_dict() if hasattr(p, "to_dict") else p for p in self.passages],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "notices": list(self.notices),
+            "generator": self.generator,
+            "checked_sentences": [c.to_dict() for c in self.checked_sentences],
+            "fallback_reason": self.fallback_reason,
         }
 
     @property

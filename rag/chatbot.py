@@ -104,6 +104,7 @@ class Chatbot:
         self._refreshing: threading.Thread | None = None
         self.load_count = 0
         self.generation = 0  # how many times the served index was replaced
+        self._generators: dict = {}  # name -> rag.generate Generator, made on first use
 
     @classmethod
     def from_corpus(
@@ -280,6 +281,24 @@ class Chatbot:
                     "version, and the index is being refreshed."
                 )
 
+    # ---- generation (rag/generate/) ----------------------------------------------------------------
+
+    @property
+    def generators(self) -> list[str]:
+        """The generators this bot offers: "extractive", and "llm" when an endpoint is set."""
+        return ["extractive", "llm"] if self.settings.has_llm else ["extractive"]
+
+    def generator(self, name: str | None = None):
+        """The ``Generator`` called ``name`` (default: "llm" when an endpoint is set), made once."""
+        from rag.generate import check_generator, make_generator
+
+        name = check_generator(name) or self.generators[-1]
+        if name not in self._generators:
+            with self._lock:
+                if name not in self._generators:
+                    self._generators[name] = make_generator(self.settings, self.embedder, name)
+        return self._generators[name]
+
     # ---- questions -------------------------------------------------------------------------------
 
     def _search(
@@ -330,8 +349,14 @@ class Chatbot:
         history: list | None = None,
         k: int | None = None,
         mode: str | None = None,
+        *,
+        generator: str | None = None,
+        on_token=None,
     ) -> Answer:
+        """Answer ``question``. ``generator`` picks "extractive" or "llm" (default: "llm" when an
+        endpoint is configured); ``on_token(text)`` receives the LLM's reply as it streams."""
         t0 = time.perf_counter()
+        gen = self.generator(generator) if generator or self.settings.has_llm else None
         question, notices = clean_question(question, self.settings.max_question_chars)
         mode = check_mode(mode or self.settings.mode)
         k = k or self.settings.k
@@ -351,12 +376,18 @@ class Chatbot:
         )
         t_end = time.perf_counter()
         answer.notices = notices + answer.notices
-        self._annotate(answer, index)
         answer.timings_ms = {
             "load": (t_load - t0) * 1000,
             "rewrite": (t_rewrite - t_load) * 1000,
             **timings,
             "compose": (t_end - t_compose) * 1000,
-            "total": (t_end - t0) * 1000,
         }
+        if gen is not None:  # generation: one stage after selection (rag/generate/)
+            from rag.generate.sources import sources_for
+
+            sources = [] if answer.abstained else sources_for(answer, index)
+            answer = gen.run(answer, sources, on_token=on_token)
+            t_end = time.perf_counter()
+        self._annotate(answer, index)  # pages, and files changed since they were indexed
+        answer.timings_ms["total"] = (t_end - t0) * 1000
         return answer

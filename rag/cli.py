@@ -32,6 +32,17 @@ CorpusOpt = Annotated[
 ]
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="Retrieval: dense, bm25 or hybrid.")]
 KOpt = Annotated[int | None, typer.Option("--k", help="Number of passages to retrieve.")]
+LlmUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--llm-url",
+        help="Your OpenAI-compatible endpoint's base URL (e.g. http://127.0.0.1:11434/v1): answers "
+        "are written by that LLM, each sentence checked against its sources. Key: RAG_LLM_API_KEY.",
+    ),
+]
+LlmModelOpt = Annotated[
+    str | None, typer.Option("--llm-model", help="The model name the endpoint serves.")
+]
 
 
 def user_errors(func):
@@ -76,6 +87,8 @@ def format_answer(answer) -> str:
         lines.append(f"note: {notice}")
     if answer.rewritten_query != answer.question:
         lines.append(f"(understood as: {answer.rewritten_query})")
+    if getattr(answer, "generator", "extractive") == "llm":
+        lines.append("(written by the LLM; every sentence checked against the sources it cites)")
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
@@ -219,10 +232,21 @@ def ask(
         list[str] | None,
         typer.Option("--history", help="An earlier question (repeat, oldest first)."),
     ] = None,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
 ) -> None:
     """Answer one question from the documents, with numbered sources."""
-    bot = make_bot(corpus, mode=mode, k=k)
-    answer = bot.ask(question, history=history or None)
+    bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
+    on_token = None
+    if bot.settings.has_llm and not as_json and sys.stderr.isatty():
+
+        def on_token(text: str) -> None:  # the draft streams to the terminal, then is checked
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    answer = bot.ask(question, history=history or None, on_token=on_token)
+    if on_token is not None:
+        sys.stderr.write("\n--- checked against the sources:\n")
     if as_json:
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -288,6 +312,8 @@ def chat(
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Questions answered at once.")
     ] = 4,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
 ) -> None:
     """Open the browser chat (cited answers, sources, feedback) at http://HOST:PORT."""
     from ui.app import check_concurrency, check_port, page_for, parse_auth, serve
@@ -295,7 +321,7 @@ def chat(
     login = parse_auth(auth)
     check_port(port)
     check_concurrency(concurrency)
-    bot = make_bot(corpus, mode=mode, k=k)
+    bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
     typer.echo("Loading the model and the index...", err=True)
     demo, url = serve(
         bot,
@@ -357,15 +383,21 @@ def eval_command(
     k: KOpt = None,
     compare: Annotated[
         str | None,
-        typer.Option("--compare", help="Run several modes side by side, e.g. dense,bm25,hybrid."),
+        typer.Option(
+            "--compare",
+            help="Run several modes (dense,bm25,hybrid) or generators (extractive,llm) side by side.",
+        ),
     ] = None,
     fail_under: Annotated[
         list[str] | None,
         typer.Option("--fail-under", help="METRIC=VALUE; exit 1 if the metric is lower (repeat)."),
     ] = None,
+    llm_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
 ) -> None:
     """Answer every question of a file, score the answers, and write results and reports."""
     from rag import evaluation as ev
+    from rag.generate import GENERATORS
     from rag.retrieval import check_mode
 
     thresholds = ev.parse_thresholds(fail_under or [])
@@ -374,16 +406,31 @@ def eval_command(
     modes = [m.strip() for m in compare.split(",") if m.strip()] if compare else [mode]
     if compare and not modes:
         raise ValueError(f"--compare {compare!r} names no mode: use e.g. dense,bm25,hybrid")
+    gens = [m for m in modes if m in GENERATORS]
+    if gens and len(gens) != len(modes):
+        raise ValueError(f"--compare {compare!r} mixes modes and generators: compare one kind")
     for m in modes:
-        if m is not None:
+        if m is not None and m not in GENERATORS:
             check_mode(m)
     ev.load_questions(questions)  # a bad file fails before the model loads
     out = out or ev.default_out_dir()
-    bot = make_bot(corpus, mode=mode, k=k)  # cheap: the model and index load on the first run
+    # cheap: the model and index load on the first run
+    bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
+    if "llm" in gens and not bot.settings.has_llm:
+        raise ValueError(
+            "--compare names llm but no endpoint is set: pass --llm-url and --llm-model"
+        )
     summaries: dict[str, dict] = {}
     for m in modes:
+        gen, m_mode = (m, mode) if m in GENERATORS else (None, m)
         summary = ev.evaluate(
-            questions, bot=bot, out_dir=out / m if compare else out, mode=m, k=k, progress=True
+            questions,
+            bot=bot,
+            out_dir=out / m if compare else out,
+            mode=m_mode,
+            k=k,
+            progress=True,
+            generator=gen,
         )
         summaries[m or summary["mode"] or "value"] = summary
     typer.echo(ev.format_table(summaries))

@@ -69,6 +69,13 @@ GATE_METRICS = (
 )
 LATENCY_METRICS = ("latency_p50_ms", "latency_p95_ms", "latency_max_ms")
 METRICS = GATE_METRICS + LATENCY_METRICS
+# Reported only for a run that asked an LLM (rag/generate/): the share of generated sentences that
+# passed the grounding check (before removal), and the time the endpoint took per answer.
+GENERATION_METRICS = (
+    "supported_sentence_rate",
+    "generation_latency_p50_ms",
+    "generation_latency_p95_ms",
+)
 # How many retrieved passages a rank metric needs to be meaningful.
 _METRIC_DEPTH = {"section_hit@1": 1, "section_hit@3": 3, "mrr@5": 5}
 
@@ -591,14 +598,29 @@ class QuestionResult:
             "timings_ms": a.get("timings_ms", {}),
             "notices": a.get("notices", []),
             "error": self.error,
+            **_generation_fields(a),
         }
 
 
-def run_question(bot, q: Question, mode: str | None = None, k: int | None = None) -> QuestionResult:
+def _generation_fields(a: dict) -> dict:
+    """What the generation stage recorded, for a run that asked an LLM (nothing otherwise)."""
+    if not (a.get("checked_sentences") or a.get("fallback_reason") or a.get("generator") == "llm"):
+        return {}
+    return {
+        "generator": a.get("generator"),
+        "fallback_reason": a.get("fallback_reason"),
+        "checked_sentences": a.get("checked_sentences", []),
+    }
+
+
+def run_question(
+    bot, q: Question, mode: str | None = None, k: int | None = None, generator: str | None = None
+) -> QuestionResult:
     """Ask one question and score it; an exception from the bot is recorded, not raised."""
     t0 = time.perf_counter()
+    extra = {} if generator is None else {"generator": generator}
     try:
-        answer = bot.ask(q.question, history=q.history or None, k=k, mode=mode)
+        answer = bot.ask(q.question, history=q.history or None, k=k, mode=mode, **extra)
     except Exception as exc:  # one bad question must not lose the whole run
         error = f"{type(exc).__name__}: {exc}"
         return QuestionResult(
@@ -705,6 +727,7 @@ def summarize(results: Sequence[QuestionResult], k: int | None = None) -> dict:
     else:
         for name in LATENCY_METRICS:
             reasons[name] = "no question was answered without an error"
+    _generation_metrics(results, metrics, reasons, counts)
 
     return {
         "n": len(results),
@@ -717,6 +740,38 @@ def summarize(results: Sequence[QuestionResult], k: int | None = None) -> dict:
         "counts": counts,
         "by_section": _by_section(answerable),
         "by_tag": _by_tag(results),
+    }
+
+
+def _generation_metrics(results, metrics: dict, reasons: dict, counts: dict) -> None:
+    """``GENERATION_METRICS``, added only when some answer went through the LLM generator."""
+    asked = [
+        r
+        for r in results
+        if "generate" in (r.answer.get("timings_ms") or {}) or r.answer.get("checked_sentences")
+    ]
+    if not asked:
+        return
+    checked = [c for r in asked for c in r.answer.get("checked_sentences") or []]
+    supported = sum(bool(c.get("supported")) for c in checked)
+    if checked:
+        metrics["supported_sentence_rate"] = _ratio(supported, len(checked))
+    else:
+        metrics["supported_sentence_rate"] = None
+        reasons["supported_sentence_rate"] = "the LLM wrote no sentence (every call failed)"
+    times = [
+        r.answer["timings_ms"]["generate"] for r in asked if "generate" in r.answer["timings_ms"]
+    ]
+    for name, p in (("generation_latency_p50_ms", 50), ("generation_latency_p95_ms", 95)):
+        metrics[name] = round(percentile(times, p), 3) if times else None
+        if not times:
+            reasons[name] = "no answer was generated"
+    counts["generation"] = {
+        "asked": len(asked),
+        "llm_answers": sum(r.answer.get("generator") == "llm" for r in asked),
+        "fallbacks": sum(bool(r.answer.get("fallback_reason")) for r in asked),
+        "sentences": len(checked),
+        "supported": supported,
     }
 
 
@@ -802,6 +857,7 @@ def run(
     k: int | None = None,
     progress: bool = False,
     source: str | None = None,
+    generator: str | None = None,
 ) -> EvalRun:
     """Warm the bot up, ask every question, and summarise. Writes nothing."""
     from tqdm import tqdm
@@ -824,7 +880,7 @@ def run(
         dynamic_ncols=True,
     )
     for q in bar:
-        results.append(run_question(bot, q, mode=mode, k=k))
+        results.append(run_question(bot, q, mode=mode, k=k, generator=generator))
     summary = {
         "format_version": FORMAT_VERSION,
         "questions": source,
@@ -863,6 +919,7 @@ def evaluate(
     k: int | None = None,
     corpus: str | Path | None = None,
     progress: bool = False,
+    generator: str | None = None,
 ) -> dict:
     """Evaluate a question file (``.jsonl``/``.csv``) or a list of questions; returns the summary.
 
@@ -888,7 +945,9 @@ def evaluate(
         bot = Chatbot.from_corpus(corpus, mode=mode, k=k)
     elif corpus is not None:
         raise ValueError("pass either bot= or corpus=, not both: the bot already has a corpus")
-    eval_run = run(qs, bot, mode=mode, k=k, progress=progress, source=source)
+    eval_run = run(qs, bot, mode=mode, k=k, progress=progress, source=source, generator=generator)
+    if generator is not None:
+        eval_run.summary["generator"] = generator
     if out_dir is not None:
         eval_run.summary["out_dir"] = str(out_dir)
         write_run(eval_run, out_dir)
@@ -906,7 +965,7 @@ def parse_thresholds(specs: Iterable[str]) -> dict[str, float]:
         name = name.strip()
         if not sep:
             raise ValueError(f"--fail-under {spec!r} is not METRIC=VALUE, e.g. section_hit@1=0.8")
-        if name not in GATE_METRICS:
+        if name not in GATE_METRICS and name != "supported_sentence_rate":
             hint = (
                 " (latency is lower-is-better and cannot be gated here)"
                 if name in LATENCY_METRICS
@@ -934,6 +993,8 @@ def check_thresholds(summary: dict, thresholds: dict[str, float]) -> list[str]:
     """One message per metric below its threshold (a ``None`` metric fails too)."""
     failures = []
     for name, threshold in thresholds.items():
+        if name in GENERATION_METRICS and name not in summary["metrics"]:
+            continue  # a run that asked no LLM has no generated sentences to gate
         value = summary["metrics"].get(name)
         if value is None:
             why = summary.get("null_reasons", {}).get(name, "not computed")
@@ -946,7 +1007,7 @@ def check_thresholds(summary: dict, thresholds: dict[str, float]) -> list[str]:
 def format_value(name: str, value) -> str:
     if value is None:
         return "n/a"
-    if name in LATENCY_METRICS:
+    if name in LATENCY_METRICS or name.endswith("_ms"):
         return f"{value:.1f}"
     return f"{value:.3f}"
 
@@ -956,7 +1017,8 @@ def format_table(summaries: dict[str, dict]) -> str:
     names = list(summaries)
     rows = [["metric", *names]]
     rows.append(["questions", *(str(summaries[n]["n"]) for n in names)])
-    for metric in METRICS:
+    extra = [m for m in GENERATION_METRICS if any(m in s["metrics"] for s in summaries.values())]
+    for metric in (*METRICS, *extra):
         rows.append(
             [metric, *(format_value(metric, summaries[n]["metrics"].get(metric)) for n in names)]
         )

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +85,16 @@ class Settings(BaseSettings):
     abstain_threshold: float = 0.30
     max_question_chars: int = 2000
 
+    # generation (rag/generate/): the user's OpenAI-compatible endpoint; none = extractive answers
+    llm_url: str | None = None  # base URL, e.g. http://127.0.0.1:11434/v1 (".../chat/completions")
+    llm_model: str | None = None
+    llm_timeout: float = 60.0  # seconds to wait for the reply (connect: 5 s); one retry
+    # stream the reply even when nobody displays it: finished sentences are checked while the rest
+    # is written (off: one JSON reply, for an endpoint that cannot stream)
+    llm_stream: bool = True
+    # RAG_LLM_API_KEY only (Settings.make refuses it as an argument); never dumped, logged or shown
+    llm_api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
     @field_validator("chunk_tokens")
     @classmethod
     def _chunk_tokens(cls, v: int) -> int:
@@ -134,6 +144,52 @@ class Settings(BaseSettings):
             raise ValueError(f"abstain_threshold={v} is not a cosine similarity: use -1.0 to 1.0")
         return v
 
+    @field_validator("llm_url")
+    @classmethod
+    def _llm_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        v = v.strip().rstrip("/")
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"llm_url={v!r} is not an http(s) URL: pass the endpoint's base URL, "
+                "e.g. http://127.0.0.1:11434/v1"
+            )
+        if parts.path.endswith("/chat/completions"):
+            raise ValueError(
+                f"llm_url={v!r} names the chat endpoint itself: pass the base URL ending in /v1 "
+                f"({v.removesuffix('/chat/completions')})"
+            )
+        if parts.username or parts.password:
+            raise ValueError(
+                "llm_url must not carry a user or password: put the API key in RAG_LLM_API_KEY"
+            )
+        return v
+
+    @field_validator("llm_timeout")
+    @classmethod
+    def _llm_timeout(cls, v: float) -> float:
+        if not 0.05 <= v <= 3600:
+            raise ValueError(f"llm_timeout={v} is out of range: use 0.05 to 3600 seconds")
+        return v
+
+    @model_validator(mode="after")
+    def _llm_model_given(self) -> Settings:
+        if self.llm_url and not (self.llm_model or "").strip():
+            raise ValueError(
+                f"llm_url is set ({self.llm_url}) but llm_model is not: pass --llm-model NAME "
+                "(or set RAG_LLM_MODEL; llama.cpp's server accepts any name)"
+            )
+        return self
+
+    @property
+    def has_llm(self) -> bool:
+        """Whether an OpenAI-compatible endpoint is configured (the LLM generator is available)."""
+        return self.llm_url is not None
+
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:
         if self.chunk_overlap >= self.chunk_tokens:
@@ -147,6 +203,11 @@ class Settings(BaseSettings):
     def make(cls, **overrides) -> Settings:
         """Build settings, turning pydantic's error into one readable ``SettingsError``."""
         overrides = {k: v for k, v in overrides.items() if v is not None}
+        if "llm_api_key" in overrides:
+            raise SettingsError(
+                "the LLM API key is read only from the environment variable RAG_LLM_API_KEY "
+                "(so it never sits in a command line, a config file or a log): set it there"
+            )
         try:
             return cls(**overrides)
         except ValidationError as exc:

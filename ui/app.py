@@ -34,6 +34,8 @@ CSS = """
 .rag-error { border-left: 4px solid #dc2626; padding-left: .6em; }
 .rag-reason, .rag-understood, .rag-notice { opacity: .75; font-size: .9em; margin-top: .4em; }
 .rag-source { font-size: .92em; line-height: 1.45; }
+.rag-draft { opacity: .8; }
+.rag-checking, .rag-generated { opacity: .7; font-size: .85em; margin-top: .4em; font-style: italic; }
 .rag-source mark {
     background: #fde68a; color: #1f2937; font-size: inherit; padding: 0 .1em; border-radius: 2px;
 }
@@ -122,9 +124,34 @@ def build_app(
         answers = [*(answers or []), chat.answer_record(reply.answer)]
         return "", reply.history, answers, chat.debug_rows(reply.answer), chat.debug_details(reply)
 
+    def on_submit_llm(message, history, answers, mode, k, generator):
+        """With an LLM endpoint: the reply streams as a draft, then the checked answer replaces it."""
+        for reply in chat.respond_stream(
+            message, history, bot=bot, mode=mode, k=k, generator=generator
+        ):
+            if reply.draft:
+                yield gr.skip(), reply.history, gr.skip(), gr.skip(), gr.skip()
+                continue
+            if not reply.messages:
+                gr.Warning(reply.error or "type a question first")
+                yield message, reply.history, answers, gr.skip(), gr.skip()
+                return
+            answers = [*(answers or []), chat.answer_record(reply.answer)]
+            yield (
+                "",
+                reply.history,
+                answers,
+                chat.debug_rows(reply.answer),
+                chat.debug_details(reply),
+            )
+
     def on_example(history, answers, mode, k, evt: gr.SelectData):
         text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
         return on_submit(text, history, answers, mode, k)
+
+    def on_example_llm(history, answers, mode, k, generator, evt: gr.SelectData):
+        text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
+        yield from on_submit_llm(text, history, answers, mode, k, generator)
 
     def on_like(history, answers, evt: gr.LikeData):
         record = chat.record_vote(history, answers, evt.index, evt.liked, feedback)
@@ -182,6 +209,27 @@ def build_app(
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
+    def ask_llm(
+        question: str,
+        history: list[str] | None = None,
+        mode: str | None = None,
+        k: int | None = None,
+        generator: str | None = None,
+    ) -> dict:
+        """Answer a question from the documents, with numbered citations.
+
+        history: the earlier questions of the conversation, oldest first (for follow-ups).
+        mode: dense, bm25 or hybrid (default: the server's). k: passages to retrieve (1-50).
+        generator: llm (the server's LLM; each sentence checked against its sources, the default)
+        or extractive (quoted sentences).
+        Returns Answer.to_dict(): text with [n] markers, citations, abstained, reason, passages,
+        generator, checked_sentences, fallback_reason.
+        """
+        try:
+            return chat.api_answer(bot, question, history, mode, k, generator)
+        except ValueError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
     # uploaded files older than an hour are deleted every 10 minutes, and all of them at shutdown
     with gr.Blocks(title=title, fill_width=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown(
@@ -230,6 +278,16 @@ def build_app(
                     k = gr.Slider(
                         1, 20, value=min(settings.k, 20), step=1, label="Passages to retrieve (k)"
                     )
+                    generator = None
+                    if settings.has_llm:  # no endpoint: nothing about LLMs on the page
+                        generator = gr.Radio(
+                            ["llm", "extractive"],
+                            value="llm",
+                            label="Answers",
+                            info=f"llm: written by {settings.llm_model}, each sentence checked "
+                            "against its sources; extractive: quoted sentences",
+                            elem_id="generator",
+                        )
                 with gr.Accordion("Documents", open=True, elem_id="documents"):
                     upload = gr.File(
                         label="Add documents (PDF, Word, HTML, markdown, text): drop files here",
@@ -286,15 +344,18 @@ def build_app(
             debug_json = gr.JSON(label="Answer details (rewritten query, scores, timings)")
 
         outputs = [question, chatbot, answers, debug_table, debug_json]
+        submit, example, extra = on_submit, on_example, []
+        if generator is not None:
+            submit, example, extra = on_submit_llm, on_example_llm, [generator]
         gr.on(
             [question.submit, send.click],
-            on_submit,
-            inputs=[question, chatbot, answers, mode, k],
+            submit,
+            inputs=[question, chatbot, answers, mode, k, *extra],
             outputs=outputs,
             **private,
         )
         chatbot.example_select(
-            on_example, inputs=[chatbot, answers, mode, k], outputs=outputs, **private
+            example, inputs=[chatbot, answers, mode, k, *extra], outputs=outputs, **private
         )
         chatbot.like(on_like, inputs=[chatbot, answers], outputs=None, **private)
         clear.click(on_clear, outputs=outputs, **private)
@@ -303,7 +364,10 @@ def build_app(
         )
         gr.Timer(5).tick(on_tick, inputs=[doc_rows], outputs=[doc_rows], **private)
         chatbot.clear(on_clear, outputs=outputs, **private)
-        gr.api(ask, api_name="ask", api_visibility="public")
+        if settings.has_llm:
+            gr.api(ask_llm, api_name="ask", api_visibility="public")
+        else:
+            gr.api(ask, api_name="ask", api_visibility="public")
 
     # gr.render registers its re-render event as "undocumented" (callable by API clients); the
     # page's own events are all private

@@ -156,6 +156,11 @@ def answer_html(answer: Answer) -> str:
             parts.append(f'<div class="rag-reason">{escape_block(answer.reason)}</div>')
     else:
         parts.append(f'<div class="rag-answer">{escape_block(answer.text)}</div>')
+    if getattr(answer, "generator", "extractive") == "llm":
+        parts.append(
+            '<div class="rag-generated">Written by the LLM; every sentence was checked against '
+            "the sources it cites.</div>"
+        )
     for notice in answer.notices:
         parts.append(f'<div class="rag-notice">Note: {escape_block(notice)}</div>')
     if answer.rewritten_query and answer.rewritten_query != answer.question:
@@ -164,6 +169,14 @@ def answer_html(answer: Answer) -> str:
             "\u201d</div>"
         )
     return "".join(parts)
+
+
+def draft_html(draft: str) -> str:
+    """The LLM's reply while it streams, before the check: shown as a draft."""
+    return (
+        f'<div class="rag-draft">{escape_block(draft)}</div>'
+        '<div class="rag-checking">Checking each sentence against its sources…</div>'
+    )
 
 
 def error_html(message: str) -> str:
@@ -217,7 +230,7 @@ def debug_details(reply: Reply) -> dict:
     a = reply.answer
     if a is None:
         return {"error": reply.error} if reply.error else {}
-    return {
+    details = {
         "question": a.question,
         "rewritten_query": a.rewritten_query,
         "abstained": a.abstained,
@@ -229,6 +242,15 @@ def debug_details(reply: Reply) -> dict:
         "notices": list(a.notices),
         "timings_ms": {key: _round(v, 1) for key, v in a.timings_ms.items()},
     }
+    checked = getattr(a, "checked_sentences", None) or []
+    if checked or getattr(a, "fallback_reason", None) or getattr(a, "generator", None) == "llm":
+        details["generator"] = a.generator
+        details["fallback_reason"] = a.fallback_reason
+        details["removed_sentences"] = [
+            {"text": c.text, "reason": c.reason} for c in checked if not c.supported
+        ]
+        details["checked_sentences"] = [c.to_dict() for c in checked]
+    return details
 
 
 def _round(x, digits: int = 4):
@@ -246,6 +268,7 @@ class Reply:
     answer: Answer | None = None
     error: str | None = None
     messages: list[dict] = field(default_factory=list)  # the messages this turn added
+    draft: bool = False  # an LLM reply still streaming (not checked yet)
 
     def to_dict(self) -> dict:
         return {
@@ -320,7 +343,9 @@ def _check_k(k) -> int | None:
     return value
 
 
-def respond(message, history, *, bot, mode: str | None = None, k=None) -> Reply:
+def respond(
+    message, history, *, bot, mode: str | None = None, k=None, generator=None, on_token=None
+) -> Reply:
     """Answer ``message`` in the context of ``history``; never raises for a user's mistake.
 
     A blank message leaves the history as it is (with ``error`` set); a question the engine rejects
@@ -330,8 +355,13 @@ def respond(message, history, *, bot, mode: str | None = None, k=None) -> Reply:
     if not isinstance(message, str) or not message.strip():
         return Reply(history=before, error="the question is empty: type a question first")
     user = user_message(message)
+    extra = {}
+    if generator or on_token is not None:  # rag/generate/: only with an LLM endpoint configured
+        extra = {"generator": generator or None, "on_token": on_token}
     try:
-        answer = bot.ask(message, history=questions_of(history), k=_check_k(k), mode=mode or None)
+        answer = bot.ask(
+            message, history=questions_of(history), k=_check_k(k), mode=mode or None, **extra
+        )
     except ValueError as exc:  # QuestionError, SettingsError and bad mode/k are ValueErrors
         new = [user, {"role": "assistant", "content": error_html(str(exc))}]
         return Reply(history=before + new, error=str(exc), messages=new)
@@ -342,6 +372,41 @@ def respond(message, history, *, bot, mode: str | None = None, k=None) -> Reply:
         return Reply(history=before + new, error=text, messages=new)
     new = [user, *answer_messages(answer)]
     return Reply(history=before + new, answer=answer, messages=new)
+
+
+def respond_stream(message, history, *, bot, mode: str | None = None, k=None, generator=None):
+    """``respond`` for an LLM answer, as a generator of ``Reply``: drafts (``draft=True``) while
+    the LLM's tokens arrive, then the checked answer. The question is answered on a worker thread;
+    tokens that arrive while the page is updated are shown together."""
+    import queue
+    import threading
+
+    tokens: queue.Queue = queue.Queue()
+    done: dict = {}
+
+    def work():
+        try:
+            done["reply"] = respond(
+                message, history, bot=bot, mode=mode, k=k, generator=generator, on_token=tokens.put
+            )
+        finally:
+            tokens.put(None)
+
+    threading.Thread(target=work, daemon=True, name="chat-generate").start()
+    before = _as_messages(history)
+    user = user_message(message) if isinstance(message, str) else None
+    draft, finished = "", False
+    while not finished:
+        token = tokens.get()
+        parts = [token]
+        while not tokens.empty():
+            parts.append(tokens.get())
+        finished = None in parts
+        draft += "".join(p for p in parts if p)
+        if draft and not finished:
+            new = [user, {"role": "assistant", "content": draft_html(draft)}]
+            yield Reply(history=before + new, messages=new, draft=True)
+    yield done.get("reply") or Reply(history=before, error="the answer was lost; ask again")
 
 
 def answer_record(answer: Answer | None) -> dict | None:
@@ -379,11 +444,17 @@ def record_vote(
     return record
 
 
-def api_answer(bot, question: str, history=None, mode: str | None = None, k=None) -> dict:
-    """The ``/ask`` endpoint: ``Answer.to_dict()``; raises ``ValueError`` with a readable message."""
+def api_answer(
+    bot, question: str, history=None, mode: str | None = None, k=None, generator=None
+) -> dict:
+    """The ``/ask`` endpoint: ``Answer.to_dict()``; raises ``ValueError`` with a readable message.
+    ``generator`` ("extractive" or "llm") is honoured when the server has an LLM endpoint."""
     if not isinstance(question, str):
         raise ValueError(f"question must be text, not {type(question).__name__}")
     if history is not None and not isinstance(history, list):
         raise ValueError("history must be a list of the earlier questions, oldest first")
-    answer = bot.ask(question, history=questions_of(history), k=_check_k(k), mode=mode or None)
+    extra = {"generator": generator} if generator else {}
+    answer = bot.ask(
+        question, history=questions_of(history), k=_check_k(k), mode=mode or None, **extra
+    )
     return answer.to_dict()

@@ -1,0 +1,446 @@
+"""The grounding check: every sentence an LLM wrote, tested against the passages it cites.
+
+A generated sentence is kept only when all of these hold (the first that fails is its ``reason``):
+
+1. **citation** — it carries at least one ``[n]`` naming a source the LLM was given;
+2. **numbers** — every number, amount, percentage and year in it appears, after normalisation, in
+   the sources it cites: ``$1.2B`` = ``$1.2 billion`` = ``1,200 million``; ``12%`` = ``12 percent``;
+   ``seven`` = ``7``;
+3. **dates** — every month it names (``Dec``/``December``) appears in the cited sources;
+4. **names** — every proper name (a capitalised word inside the sentence; its first word only
+   when the word is rare in English) appears in the cited sources or their headings, compared
+   without case, spaces and punctuation (``Sense Time`` = ``SenseTime``);
+5. **negation** — it is negated (``not``, ``never``, ``no``, ``n't``, ``without``, ...) exactly
+   when its best supporting unit is;
+6. **support** — a unit of the cited sources supports it in meaning: a logistic model over
+   MiniLM cosine and content-token alignment (sentence vs best unit, sentence vs all cited units)
+   gives P(supported) >= the threshold. Weights and threshold were fitted on SQuAD 2.0 *train*
+   articles (``python -m rag.generate.fit``; data, rule and figures in ``support_model.json``),
+   never on the project's evaluation questions.
+
+What it does not check: that the sentence answers the question; claims made without a number,
+name or negation cue that are close in meaning to a cited unit but subtly wrong ("revenue grew"
+vs "revenue fell"); arithmetic the LLM did ("8 years after" from two dates); and sources the
+extractive stage did not select. The check needs the embedder's vectors and nothing else; it does
+not call the LLM and does not read the index (its caller hands it ``Source`` objects).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from rag.answer_types import CheckedSentence
+from rag.generate.base import Source
+
+SUPPORT_MODEL = Path(__file__).with_name("support_model.json")
+
+# ---- sentences and markers ------------------------------------------------------------------------
+
+MARKER_RE = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_BULLET_RE = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+_ABBREV_RE = re.compile(
+    r"(?:\b[A-Za-z]\.){1,}$|\b(?:Mr|Mrs|Ms|Dr|Prof|Inc|Ltd|Co|Corp|vs|No|St)\.$"
+)
+
+
+@dataclass
+class Piece:
+    """One sentence of the reply: its text (markers included), paragraph and list-item flag."""
+
+    text: str
+    paragraph: int
+    item: bool = False
+
+
+def split_sentences(reply: str) -> list[Piece]:
+    """Sentences of an LLM reply, by line and sentence end. A marker written after the full stop
+    ("... in 2014. [2]") stays with the sentence before it; "U.S." and "Dr." do not end one."""
+    pieces: list[Piece] = []
+    paragraph = 0
+    for line in reply.replace("\r", "").split("\n"):
+        line = line.strip()
+        if not line:
+            paragraph += 1
+            continue
+        item = bool(_BULLET_RE.match(line))
+        line = _BULLET_RE.sub("", line)
+        line = re.sub(r"^#{1,6}\s+", "", line)
+        start = 0
+        sentences = []
+        for m in re.finditer(r"[.!?][\"”’')]*\s+(?=[\[\"“(A-Z0-9])", line):
+            head = line[start : m.start() + 1]
+            if _ABBREV_RE.search(head.rstrip("\"”’')")):
+                continue
+            sentences.append(line[start : m.end()])
+            start = m.end()
+        sentences.append(line[start:])
+        merged: list[str] = []
+        for s in sentences:
+            s = s.strip()
+            lead = re.match(r"^(?:\[\d[\d,\s]*\]\s*)+", s)
+            if lead and merged:  # "[2]" opening a sentence closes the one before
+                merged[-1] = f"{merged[-1]} {lead.group(0).strip()}"
+                s = s[lead.end() :].strip()
+            if s and merged and not re.search(r"[0-9A-Za-z]", MARKER_RE.sub("", s)):
+                merged[-1] = f"{merged[-1]}{s}"  # a lone "." after "[2]" belongs to it
+            elif s:
+                merged.append(s)
+        pieces += [Piece(s, paragraph, item) for s in merged]
+        if item:
+            paragraph += 1
+    return pieces
+
+
+def citations_of(sentence: str) -> list[int]:
+    """The numbers of the ``[n]`` / ``[n, m]`` markers in a sentence, in order, without repeats."""
+    out: list[int] = []
+    for m in MARKER_RE.finditer(sentence):
+        for part in m.group(1).split(","):
+            n = int(part)
+            if n not in out:
+                out.append(n)
+    return out
+
+
+def strip_markers(sentence: str) -> str:
+    """The sentence without markers and markdown emphasis, whitespace collapsed."""
+    text = MARKER_RE.sub("", sentence)
+    text = re.sub(r"[*_`]+", "", text)
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    return " ".join(text.split())
+
+
+# ---- numbers, dates and names ---------------------------------------------------------------------
+
+_SCALES = {
+    "thousand": 1e3,
+    "k": 1e3,
+    "million": 1e6,
+    "mn": 1e6,
+    "m": 1e6,
+    "billion": 1e9,
+    "bn": 1e9,
+    "b": 1e9,
+    "trillion": 1e12,
+    "tn": 1e12,
+    "t": 1e12,
+}
+_NUMBER_RE = re.compile(
+    r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?"
+    r"(?:\s?(thousand|million|billion|trillion|bn|mn|tn)\b|([kKmMbBT])\b)?"
+)
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve".split()
+    )
+    if i >= 2  # "one" is too often not a count ("one of the leading ...")
+}
+_NUMBER_WORDS.update({"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100})
+_MONTHS = {
+    name: i
+    for i, names in enumerate(
+        [
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ],
+        1,
+    )
+    for name in names
+}
+_WORD_RE = re.compile(r"(?<![0-9A-Za-z])[A-Za-z][A-Za-z0-9'’&-]*")
+
+
+def numbers_in(text: str) -> set[float]:
+    """Every number of ``text`` as a value: scale words and suffixes applied, thousands commas
+    dropped, small number words read. ``"$1.2B"`` and ``"1.2 billion"`` both give 1.2e9."""
+    values = set()
+    for m in _NUMBER_RE.finditer(text):
+        whole, frac, word, suffix = m.groups()
+        value = float(whole.replace(",", "") + (f".{frac}" if frac else ""))
+        scale = (word or suffix or "").lower()
+        values.add(_key(value * _SCALES.get(scale, 1.0)))
+    for m in re.finditer(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", text, re.I):
+        values.add(_key(float(_NUMBER_WORDS[m.group(1).lower()])))
+    return values
+
+
+def _key(value: float) -> float:
+    """A value rounded to 6 significant digits, so 1.2e9 from "1.2B" and from "1,200 million" meet."""
+    if value == 0:
+        return 0.0
+    return round(value, -int(math.floor(math.log10(abs(value)))) + 5)
+
+
+_MONTH_NAMES = {
+    v: k.title() for k, v in _MONTHS.items() if len(k) > 4 or k in ("may", "june", "july")
+}
+
+
+def months_in(text: str) -> set[int]:
+    """Months named in ``text`` (capitalised, so the verb "may" is not May), as 1-12."""
+    out = set()
+    for m in re.finditer(r"\b([A-Z][a-z]{2,8})\.?(?=\W|$)", text):
+        month = _MONTHS.get(m.group(1).lower())
+        if month and (len(m.group(1)) == 3 or m.group(1).lower() in _MONTHS):
+            out.add(month)
+    return out
+
+
+def squash(text: str) -> str:
+    """Lower-case letters and digits only: "Sense Time's" -> "sensetimes"."""
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+@lru_cache(maxsize=50_000)
+def _common(word: str) -> bool:
+    from rag.repair import zipf
+
+    return zipf(word.lower()) >= 3.0
+
+
+def names_in(sentence: str) -> list[str]:
+    """Proper names of a sentence: capitalised words (possessive dropped) not at its start, and the
+    first word when it is rare in English. Months and "I" are not names."""
+    text = strip_markers(sentence)
+    out = []
+    initial = True
+    for m in _WORD_RE.finditer(text):
+        word = re.sub(r"['’]s$", "", m.group(0)).strip("'’-&")
+        before = text[: m.start()].rstrip()
+        if before.endswith((":", "(", '"', "“", "—", "–")) and not initial:
+            initial = True  # a word opening a clause, label or quote is capitalised anyway
+        if word and word[0].isupper() and word != "I" and word.lower() not in _MONTHS:
+            if not initial or not _common(word):
+                out.append(word)
+        initial = False
+    return list(dict.fromkeys(out))
+
+
+_NEGATION_RE = re.compile(
+    r"\b(?:not(?!\s+only\b)|no(?![.\s]*\d)|never|none|nobody|nothing|neither|nor|without|cannot|"
+    r"unable|lacks?|lacked|\w+n['’]t)\b",
+    re.I,
+)
+
+
+def negated(text: str) -> bool:
+    """Whether the text says something is not so ("not only" and "No. 1" do not count)."""
+    return bool(_NEGATION_RE.search(text))
+
+
+# ---- the support model ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SupportModel:
+    """P(supported) = sigmoid(bias + w . [cos_best, align_best, align_all]); kept when >= threshold.
+    ``unit_weights`` rank the units of a source (cosine and alignment of one unit)."""
+
+    bias: float
+    weights: tuple[float, float, float]
+    threshold: float
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def probability(self, features) -> float:
+        z = self.bias + float(np.dot(self.weights, features))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def unit_scores(self, cos: np.ndarray, align: np.ndarray) -> np.ndarray:
+        return self.weights[0] * cos + self.weights[1] * align
+
+    @classmethod
+    def load(cls, path: Path = SUPPORT_MODEL) -> SupportModel:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        if d.get("format_version") != 1:
+            raise ValueError(f"{path}: unknown format_version {d.get('format_version')!r}")
+        return cls(
+            float(d["bias"]), tuple(float(w) for w in d["weights"]), float(d["threshold"]), d
+        )
+
+
+# ---- the checker --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SentenceCheck:
+    """A checked sentence with where its support lies: source number -> indexes of its units."""
+
+    piece: Piece
+    result: CheckedSentence
+    body: str  # the sentence without markers
+    support: dict[int, list[int]] = field(default_factory=dict)
+
+
+class GroundingChecker:
+    """Checks the sentences of a reply against numbered ``Source`` objects. Cheap to build; the
+    support model is read on first use. ``embedder`` gives sentence and content-token vectors."""
+
+    def __init__(self, embedder, model: SupportModel | None = None):
+        self.embedder = embedder
+        self._model = model
+
+    @property
+    def model(self) -> SupportModel:
+        if self._model is None:
+            self._model = SupportModel.load()
+        return self._model
+
+    def check(self, reply: str, sources: list[Source]) -> list[SentenceCheck]:
+        """One ``SentenceCheck`` per sentence of ``reply``, in order. The cheap checks (citation,
+        numbers, months, names) run first; only the sentences that pass them are embedded."""
+        pieces = split_sentences(reply)
+        by_number = {s.number: s for s in sources}
+        out: list[SentenceCheck | None] = []
+        pending = []
+        for p in pieces:
+            body = strip_markers(p.text)
+            failed = self._cheap(p, body, by_number)
+            out.append(failed)
+            if failed is None:
+                pending.append((len(out) - 1, p, body))
+        bodies = list(dict.fromkeys(b for _, _, b in pending))
+        if bodies:
+            vectors = dict(zip(bodies, self.embedder.embed(bodies), strict=True))
+            toks = self.embedder.embed_tokens(bodies) or [None] * len(bodies)
+            tokens = dict(zip(bodies, toks, strict=True))
+            for i, p, body in pending:
+                out[i] = self._meaning(p, body, by_number, vectors[body], tokens[body])
+        return out
+
+    def prefetch(self, partial: str) -> None:
+        """Embed the sentences of a reply still streaming that are complete (all but the last,
+        and the last too once it ends in a full stop or a marker) and carry a citation, so
+        ``check`` finds their vectors cached when the reply ends."""
+        pieces = split_sentences(partial)
+        if pieces and not re.search(r"[.!?\]][\"”’')]*\s*$", partial):
+            pieces = pieces[:-1]
+        bodies = [strip_markers(p.text) for p in pieces]
+        todo = [b for p, b in zip(pieces, bodies, strict=True) if b and citations_of(p.text)]
+        todo = [b for b in todo if self.embedder.cache.get(b) is None]
+        if todo:
+            self.embedder.embed(todo)
+
+    @staticmethod
+    def _fail(piece: Piece, body: str, reason: str, support: float = 0.0, quote: str = ""):
+        cited = citations_of(piece.text)
+        return SentenceCheck(
+            piece, CheckedSentence(piece.text, False, reason, cited, support, quote), body
+        )
+
+    def _cheap(self, piece: Piece, body: str, by_number) -> SentenceCheck | None:
+        """The first failing check among citation, numbers, months and names; None if all pass."""
+        cited = citations_of(piece.text)
+        if not body or not re.search(r"[A-Za-z0-9]", body):
+            return self._fail(piece, body, "no text")
+        if not cited:
+            return self._fail(piece, body, "no [n] citation")
+        valid = [n for n in cited if n in by_number]
+        if not valid:
+            return self._fail(
+                piece, body, f"cites [{cited[0]}], which is not one of the {len(by_number)} sources"
+            )
+        srcs = [by_number[n] for n in valid]
+        marks = "".join(f"[{n}]" for n in valid)
+        text = " ".join(s.text for s in srcs)
+        missing = sorted(numbers_in(body) - numbers_in(text))
+        if missing:
+            return self._fail(piece, body, f"the number {_show(missing[0])} is not in {marks}")
+        missing_months = sorted(months_in(body) - months_in(text))
+        if missing_months:
+            name = _MONTH_NAMES[missing_months[0]]
+            return self._fail(piece, body, f"the month {name} is not in {marks}")
+        headings = " ".join(s.heading for s in srcs)
+        known = squash(f"{text} {headings}")
+        known_words = set(re.findall(r"[0-9a-z]+", f"{text} {headings}".lower()))
+        for name in names_in(piece.text):
+            key = squash(name)
+            if key and key not in known_words and (len(key) < 4 or key not in known):
+                return self._fail(piece, body, f"the name {name!r} is not in {marks}")
+        return None
+
+    def _meaning(self, piece: Piece, body: str, by_number, vec, tokens) -> SentenceCheck:
+        """Negation and support in meaning, against the units of the cited sources."""
+        cited = citations_of(piece.text)
+        valid = [n for n in cited if n in by_number]
+        unknown = [n for n in cited if n not in by_number]
+        srcs = [by_number[n] for n in valid]
+        marks = "".join(f"[{n}]" for n in valid)
+        prob, best, per_source = self.support(vec, tokens, srcs)
+        quote = best.text if best is not None else ""
+        if best is not None and negated(body) != negated(best.text):
+            which = "the sentence" if negated(body) else "its source"
+            reason = f"negation flip: {which} is negated ({marks}: {quote!r})"
+            return self._fail(piece, body, reason, prob, quote)
+        if prob < self.model.threshold:
+            reason = (
+                f"not supported in meaning by {marks}: P={prob:.2f} < {self.model.threshold:.2f}"
+            )
+            return self._fail(piece, body, reason, prob, quote)
+        reason = f"supported by {marks} (P={prob:.2f})"
+        if unknown:
+            reason += f"; unknown marker(s) {', '.join(f'[{n}]' for n in unknown)} dropped"
+        return SentenceCheck(
+            piece, CheckedSentence(piece.text, True, reason, cited, prob, quote), body, per_source
+        )
+
+    def support(self, vec, tokens, srcs: list[Source]):
+        """P(supported), the best unit, and for each source the units that support the sentence
+        (its best unit, and any unit scoring within 0.05 of the overall best)."""
+        units, cos, align, align_all = features(vec, tokens, srcs)
+        if not units:
+            return 0.0, None, {}
+        scores = self.model.unit_scores(cos, align)
+        b = int(np.argmax(scores))
+        prob = self.model.probability([float(cos.max()), float(align.max()), align_all])
+        per_source: dict[int, list[int]] = {}
+        margin = 0.05 * max(sum(self.model.weights[:2]), 1e-6)
+        for j, (n, i, _) in enumerate(units):
+            if scores[j] >= scores[b] - margin:
+                per_source.setdefault(n, []).append(i)
+        return prob, units[b][2], per_source
+
+
+def features(vec, tokens, srcs: list[Source]):
+    """The units of ``srcs`` as (source number, unit index, unit), and the sentence's cosine and
+    token alignment with each, and its alignment with all their tokens together."""
+    units = [(s.number, i, u) for s in srcs for i, u in enumerate(s.units)]
+    if vec is None or not units:
+        return [], np.zeros(0), np.zeros(0), 0.0
+    cos = np.stack([u.vector for _, _, u in units]).astype(np.float32) @ vec
+    if tokens is not None and len(tokens) and all(u.tokens is not None for _, _, u in units):
+        align = np.array([_align(tokens, u.tokens) for _, _, u in units], dtype=np.float32)
+        every = [u.tokens for _, _, u in units if len(u.tokens)]
+        align_all = _align(tokens, np.concatenate(every)) if every else 0.0
+    else:
+        align = np.zeros(len(units), dtype=np.float32)
+        align_all = 0.0
+    return units, cos, align, float(align_all)
+
+
+def _align(q: np.ndarray, t: np.ndarray) -> float:
+    """Mean over the sentence's content tokens of the best cosine with a token of ``t``."""
+    if not len(q) or t is None or not len(t):
+        return 0.0
+    return float((q @ np.asarray(t, dtype=np.float32).T).max(axis=1).mean())
+
+
+def _show(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
