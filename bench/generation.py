@@ -37,6 +37,17 @@ def reply(sources) -> str:
     return " ".join([first_sentence(sources), *(build(sources) for build, _ in BAD.values())])
 
 
+def _cpu_timed(check, out: list[float]):
+    def timed(reply_text, sources):
+        t0 = time.thread_time()
+        try:
+            return check(reply_text, sources)
+        finally:
+            out.append((time.thread_time() - t0) * 1000)
+
+    return timed
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.generation", description=__doc__)
     ap.add_argument("--corpus", type=Path, default=None, help="default: the bundled profile")
@@ -69,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
             bots[streamed]._use(base.index)
             for q in qs:  # warm up every code path once
                 bots[streamed].ask(q)
+        # CPU time of the check on this thread: what the check costs, apart from waiting for a core
+        cpu_ms: dict[bool, list[float]] = {False: [], True: []}
+        for streamed, b in bots.items():
+            checker = b.generator("llm").checker
+            checker.check = _cpu_timed(checker.check, cpu_ms[streamed])
         for run in range(args.runs):
             for q in qs:
                 # a question asked for the first time, and a reply never seen: nothing cached
@@ -112,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         "check_ms_per_answer_json": stats(check_ms["json"]),
         "check_ms_per_answer_after_stream": stats(check_ms["stream"]),
         "check_ms_during_stream": stats(during_ms),
+        "check_cpu_ms_per_answer_json": stats(cpu_ms[False]),
+        "check_cpu_ms_per_answer_after_stream": stats(cpu_ms[True]),
         "extractive_answer_ms": stats(extractive_ms),
         "command": "python -m bench.generation",
     }

@@ -32,7 +32,8 @@ from rag.answering import Composer
 from rag.chunking import Chunker
 from rag.documents import page_of
 from rag.embedding import Embedder, make_embedder
-from rag.followup import normalise_history, rewrite
+from rag.followup import rewrite
+from rag.history import HistoryError, history_questions
 from rag.index import Index, IndexStore
 from rag.retrieval import Passage, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
@@ -66,10 +67,22 @@ class QuestionError(ValueError):
     """The question cannot be answered as given (empty, not text); the message says what to do."""
 
 
-def clean_question(question, max_chars: int) -> tuple[str, list[str]]:
-    """Validate and normalise a question; returns it with notices about what was changed."""
+__all__ = ["Chatbot", "HistoryError", "QuestionError", "clean_question"]
+
+
+def clean_question(question, max_chars: int, max_input: int | None = None) -> tuple[str, list[str]]:
+    """Validate and normalise a question; returns it with notices about what was changed.
+
+    A question longer than ``max_input`` characters is refused before it is read; one longer than
+    ``max_chars`` (after cleaning) is cut there, with a notice."""
     if not isinstance(question, str):
         raise QuestionError(f"the question must be text, not {type(question).__name__}")
+    if max_input is not None and len(question) > max_input:
+        raise QuestionError(
+            f"the question is {len(question):,} characters long; the limit is {max_input:,}: "
+            "ask a shorter question (only the first "
+            f"{max_chars:,} characters would be used anyway)"
+        )
     notices = []
     # drop control characters and lone surrogates, keep newlines/tabs as spaces
     text = question.encode("utf-8", "replace").decode("utf-8")
@@ -152,6 +165,8 @@ class Chatbot:
                 self.embedder.warm_up()
                 self._use(index)
                 self.load_count += 1
+        if self.settings.has_llm:
+            self.generator()  # the grounding check's tables load here, not on the first answer
         return self
 
     def _use(self, index: Index) -> None:
@@ -169,7 +184,7 @@ class Chatbot:
     def index(self) -> Index:
         return self.warm_up()._index
 
-    def reindex(self, progress: bool = False) -> Index:
+    def reindex(self, progress: bool | None = None) -> Index:
         """Build the index anew (``rag index``) and use it."""
         with self._build_lock:
             signature = self.corpus_signature()
@@ -326,9 +341,10 @@ class Chatbot:
         return passages, fvec, q_tokens, timings
 
     def _clean_history(self, history) -> list[str]:
-        """Earlier user questions, cleaned and cut like a question; empty ones dropped."""
+        """Earlier user questions, cleaned and cut like a question; empty ones dropped. Raises
+        ``HistoryError`` for a history over the limits of the settings (turns, characters, depth)."""
         turns = []
-        for turn in normalise_history(history):
+        for turn in history_questions(history, self.settings.history_limits()):
             try:
                 turns.append(clean_question(turn, self.settings.max_question_chars)[0])
             except QuestionError:
@@ -338,7 +354,8 @@ class Chatbot:
     def retrieve(
         self, question: str, k: int | None = None, mode: str | None = None
     ) -> list[Passage]:
-        question, _ = clean_question(question, self.settings.max_question_chars)
+        s = self.settings
+        question, _ = clean_question(question, s.max_question_chars, s.max_input_chars)
         self.warm_up()
         mode = check_mode(mode or self.settings.mode)
         return self._search(question, k or self.settings.k, mode)[0]
@@ -356,8 +373,10 @@ class Chatbot:
         """Answer ``question``. ``generator`` picks "extractive" or "llm" (default: "llm" when an
         endpoint is configured); ``on_token(text)`` receives the LLM's reply as it streams."""
         t0 = time.perf_counter()
+        s = self.settings
+        question, notices = clean_question(question, s.max_question_chars, s.max_input_chars)
+        earlier = self._clean_history(history)  # refused here, before any model work
         gen = self.generator(generator) if generator or self.settings.has_llm else None
-        question, notices = clean_question(question, self.settings.max_question_chars)
         mode = check_mode(mode or self.settings.mode)
         k = k or self.settings.k
         if k < 1:
@@ -367,7 +386,7 @@ class Chatbot:
         serving = self._serving
         index, _, composer = serving
         t_load = time.perf_counter()
-        query = rewrite(question, self._clean_history(history))
+        query = rewrite(question, earlier)
         t_rewrite = time.perf_counter()
         passages, fvec, q_tokens, timings = self._search(query, k, mode, serving)
         t_compose = time.perf_counter()

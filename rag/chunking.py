@@ -19,7 +19,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
-from rag.documents import Document, Section, parse_sections
+from rag.documents import Document, Section, parse_sections, split_lines
 
 LIST_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>[-*+]|\d{1,3}[.)])[ \t]+")
 ABBREVIATIONS = {
@@ -189,6 +189,10 @@ class Chunk:
     n_tokens: int  # tiktoken tokens of ``text``
     units: tuple[Unit, ...] = field(default=())
     heading_clean: str = ""  # the heading path with fused words repaired ("" when unchanged)
+    # the span in the file as stored, in bytes (char_* index the normalised Document.text);
+    # -1 in an index written before these fields existed
+    byte_start: int = -1
+    byte_end: int = -1
 
     @property
     def heading(self) -> str:
@@ -222,7 +226,7 @@ class Chunk:
 def split_blocks(doc: Document, section: Section) -> list[Block]:
     """Paragraphs and list items of a section body, with exact spans."""
     blocks: list[Block] = []
-    lines = section.text.splitlines(keepends=True)
+    lines = split_lines(section.text)  # "\n" only: a form feed stays inside its line
     pos = section.char_start
     current: dict | None = None
     indent_stack: list[tuple[int, int]] = []  # (indent, block index) of open list items
@@ -314,9 +318,9 @@ def block_units(doc: Document, block: Block, index: int, repair: bool = False) -
             continue
         repairs: tuple = ()
         if repair:
-            from rag.repair import repair_text
+            from rag.repair import evidence_of, repair_text
 
-            text, edits = repair_text(text)
+            text, edits = repair_text(text, evidence_of(doc.text))  # the whole document's evidence
             repairs = map_repairs(doc, s, e, edits)
         units.append(
             Unit(
@@ -373,13 +377,14 @@ class Chunker:
         if not self.repair:
             return []
         from rag.documents import parse_sections
-        from rag.repair import repair_text
+        from rag.repair import evidence_of, repair_text
 
         out = []
         for doc in docs:
             seen = set()
+            evidence = evidence_of(doc.text)
             for section in parse_sections(doc):
-                heading = [repair_text(h)[1] for h in section.heading_path]
+                heading = [repair_text(h, evidence)[1] for h in section.heading_path]
                 for edits in heading:
                     for e in edits:
                         at = doc.text.find(
@@ -524,13 +529,16 @@ class Chunker:
             clean=clean,
             n_tokens=self.tokens(text),
             units=units,
-            heading_clean=self._repaired_heading(section.heading_path),
+            heading_clean=self._repaired_heading(section.heading_path, doc),
+            byte_start=doc.byte_offset(start),
+            byte_end=doc.byte_offset(end),
         )
 
-    def _repaired_heading(self, path: tuple[str, ...]) -> str:
+    def _repaired_heading(self, path: tuple[str, ...], doc: Document) -> str:
         if not self.repair:
             return ""
-        from rag.repair import repair_text
+        from rag.repair import evidence_of, repair_text
 
-        fixed = " > ".join(repair_text(h)[0] for h in path)
+        evidence = evidence_of(doc.text)
+        fixed = " > ".join(repair_text(h, evidence)[0] for h in path)
         return "" if fixed == " > ".join(path) else fixed

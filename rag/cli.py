@@ -1,8 +1,9 @@
 """The ``rag`` command: a thin layer that parses, calls the library and prints.
 
-Errors a user can fix (bad setting, unreadable corpus, empty question) are printed to stderr as one
-line starting with ``error:`` and exit with status 2; anything unexpected prints one line and exits
-with status 1 (set ``RAG_DEBUG=1`` to see the traceback).
+Errors a user can fix (bad setting, unreadable corpus, empty question, a path that cannot be
+written) are printed to stderr as one line starting with ``error:`` and exit with status 2; anything
+unexpected prints one line and exits with status 1 (set ``RAG_DEBUG=1`` to see the traceback). An
+environment variable starting with ``RAG_`` that names no setting is warned about.
 """
 
 from __future__ import annotations
@@ -23,8 +24,22 @@ app = typer.Typer(
     help="Ask questions about a folder of markdown documents; every answer cites its sources.",
 )
 
+
+@app.callback()
+def _main() -> None:
+    """Ask questions about a folder of markdown documents; every answer cites its sources."""
+    from rag.settings import Settings
+
+    for name in Settings.unknown_env():
+        typer.echo(
+            f"warning: the environment variable {name} names no setting and is ignored "
+            "(see the settings table in the README; a setting is RAG_<NAME>, e.g. RAG_K=8)",
+            err=True,
+        )
+
+
 CorpusOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--corpus",
         help="Folder of documents: PDF, Word, HTML, markdown, text (default: the bundled profile).",
@@ -62,6 +77,16 @@ def user_errors(func):
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except OSError as exc:  # a path the user gave (or RAG_DATA_DIR) cannot be used
+            if os.environ.get("RAG_DEBUG"):
+                raise
+            where = exc.filename or "a file"
+            typer.echo(
+                f"error: cannot use {where}: {exc.strerror or exc}; check that the folder exists "
+                "and is writable (--corpus, RAG_DATA_DIR / --data-dir, --out)",
+                err=True,
+            )
+            raise typer.Exit(2) from None
         except Exception as exc:
             if os.environ.get("RAG_DEBUG"):
                 raise
@@ -74,10 +99,12 @@ def user_errors(func):
     return wrapper
 
 
-def make_bot(corpus: Path | None = None, **settings):
+def make_bot(corpus: str | Path | None = None, **settings):
     from rag.chatbot import Chatbot
 
-    return Chatbot.from_corpus(corpus, **settings)
+    if corpus is not None:  # "" is refused by Settings, not taken as the current folder
+        settings["corpus_dir"] = corpus
+    return Chatbot.from_corpus(None, **settings)
 
 
 def format_answer(answer) -> str:
@@ -104,7 +131,7 @@ def format_answer(answer) -> str:
     return "\n".join(lines)
 
 
-def _quiet_bot(corpus: Path | None):
+def _quiet_bot(corpus: str | Path | None):
     """A bot whose unreadable-file notices are printed by the command itself, as errors."""
     from rag.chatbot import Chatbot
     from rag.settings import Settings
@@ -119,7 +146,7 @@ def _build(bot) -> None:
     import time
 
     t0 = time.perf_counter()
-    idx = bot.reindex(progress=sys.stderr.isatty())
+    idx = bot.reindex()  # tqdm bars on a terminal, a log line otherwise
     m = idx.manifest
     e = m.get("embedded", {})
     typer.echo(
@@ -263,9 +290,12 @@ def repair(
     from rag.documents import load_document
     from rag.repair import diff, repair_text
 
+    if file.is_dir():
+        raise ValueError(f"{file}: is a folder; pass one text or markdown file in it")
     if not file.is_file():
         raise ValueError(f"{file}: no such file; pass a text or markdown file")
-    doc = load_document(file)
+    real = file.resolve()  # a link is read where it points: one file, no corpus folder to leave
+    doc = load_document(real, real.parent)
     fixed, edits = repair_text(doc.text)
     if show_diff:
         typer.echo(diff(doc.text, fixed, file.name), nl=False)
@@ -306,9 +336,26 @@ def chat(
     auth: Annotated[
         str | None,
         typer.Option(
-            "--auth", envvar="RAG_AUTH", show_envvar=True, help="Require a login, as USER:PASSWORD."
+            "--auth",
+            envvar="RAG_AUTH",
+            show_envvar=True,
+            help="Require a login, as USER:PASSWORD. Visible to other users in `ps`: prefer "
+            "--auth-file, --auth-prompt or the RAG_AUTH environment variable.",
         ),
     ] = None,
+    auth_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--auth-file",
+            help="Require a login read from this file: one line USER:PASSWORD (keep it chmod 600).",
+        ),
+    ] = None,
+    auth_prompt: Annotated[
+        bool,
+        typer.Option(
+            "--auth-prompt", help="Require a login: ask for the user and password (not echoed)."
+        ),
+    ] = False,
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Questions answered at once.")
     ] = 4,
@@ -316,11 +363,12 @@ def chat(
     llm_model: LlmModelOpt = None,
 ) -> None:
     """Open the browser chat (cited answers, sources, feedback) at http://HOST:PORT."""
-    from ui.app import check_concurrency, check_port, page_for, parse_auth, serve
+    from ui.app import check_concurrency, check_port, check_port_free, page_for, serve
 
-    login = parse_auth(auth)
+    login = resolve_login(auth, auth_file, auth_prompt)
     check_port(port)
     check_concurrency(concurrency)
+    check_port_free(host, port)  # before the model loads
     bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
     typer.echo("Loading the model and the index...", err=True)
     demo, url = serve(
@@ -342,6 +390,32 @@ def chat(
         demo.close()
 
 
+def resolve_login(auth: str | None, auth_file: Path | None, prompt: bool):
+    """The login from exactly one of --auth (or RAG_AUTH), --auth-file and --auth-prompt."""
+    from ui.app import parse_auth
+
+    given = [
+        n for n, v in (("--auth", auth), ("--auth-file", auth_file), ("--auth-prompt", prompt)) if v
+    ]
+    if len(given) > 1:
+        raise ValueError(f"use one of {', '.join(given)}, not several (RAG_AUTH counts as --auth)")
+    if auth_file is not None:
+        try:
+            lines = auth_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise ValueError(f"--auth-file {auth_file}: cannot be read ({reason})") from None
+        value = next((line.strip() for line in lines if line.strip()), "")
+        if not value:
+            raise ValueError(f"--auth-file {auth_file} is empty: write one line USER:PASSWORD")
+        return parse_auth(value)
+    if prompt:
+        user = typer.prompt("User", err=True).strip()
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+        return parse_auth(f"{user}:{password}")
+    return parse_auth(auth)
+
+
 feedback_app = typer.Typer(no_args_is_help=True, help="Likes and dislikes given in the chat.")
 app.add_typer(feedback_app, name="feedback")
 
@@ -358,8 +432,11 @@ def feedback_export(
 ) -> None:
     """Export the feedback log (one JSON object per vote) after checking each line."""
     from rag.feedback import FeedbackLog
+    from rag.outputs import check_out_file
     from rag.settings import Settings
 
+    if out is not None:
+        check_out_file(out)
     path = Settings.make(data_dir=data_dir).feedback_path()
     text, n, skipped = FeedbackLog(path).export(out)
     if out is None:
@@ -376,7 +453,11 @@ def eval_command(
     ],
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Output folder (default: a new timestamped one in eval/runs/)."),
+        typer.Option(
+            "--out",
+            help="Output folder: new, empty or an earlier run (default: a new timestamped one "
+            "in eval/runs/ under the current folder).",
+        ),
     ] = None,
     corpus: CorpusOpt = None,
     mode: ModeOpt = None,
@@ -398,6 +479,7 @@ def eval_command(
     """Answer every question of a file, score the answers, and write results and reports."""
     from rag import evaluation as ev
     from rag.generate import GENERATORS
+    from rag.outputs import check_run_dir
     from rag.retrieval import check_mode
 
     thresholds = ev.parse_thresholds(fail_under or [])
@@ -413,7 +495,7 @@ def eval_command(
         if m is not None and m not in GENERATORS:
             check_mode(m)
     ev.load_questions(questions)  # a bad file fails before the model loads
-    out = out or ev.default_out_dir()
+    out = check_run_dir(out) if out is not None else ev.default_out_dir()  # ...and so does --out
     # cheap: the model and index load on the first run
     bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
     if "llm" in gens and not bot.settings.has_llm:

@@ -2,8 +2,14 @@
 
 A section is the text under one heading, up to the next heading of any level. It knows its
 document, its heading path (``SenseTime > Key Products & Foundation Models > Core Platforms``), the
-1-based line range and the character offsets of its body in the file, and an ordinal that tells apart
-two sections with the same heading path (the profile repeats one heading).
+1-based line range and the offsets of its body, and an ordinal that tells apart two sections with the
+same heading path (the profile repeats one heading).
+
+Offsets: ``char_start``/``char_end`` (here and in chunks, units and citations) index
+``Document.text``, the file decoded as UTF-8 with a byte-order mark dropped and every line end
+(CRLF, CR) made ``\n``; ``byte_start``/``byte_end`` index the file as stored, in bytes
+(``Document.byte_offset`` converts). Lines end at ``\n`` only: a form feed or another Unicode line
+separator inside a line does not start a new line (nor a heading).
 
 One document may be at most ``MAX_FILE_BYTES`` (8 MiB, some 400 times the bundled profile): indexing
 costs grow with document size (about a minute per MiB with the bundled model on two CPU cores), so a
@@ -37,6 +43,16 @@ FENCE_RE = re.compile(r"^\s*(```|~~~)")
 MAX_FILE_BYTES = 8 * 1024 * 1024  # per document; see the module docstring
 
 
+def split_lines(text: str) -> list[str]:
+    """``text`` cut after each ``\n`` (ends kept); unlike ``str.splitlines``, a form feed, vertical
+    tab or U+2028 stays inside its line."""
+    lines = text.split("\n")
+    out = [line + "\n" for line in lines[:-1]]
+    if lines[-1]:
+        out.append(lines[-1])
+    return out
+
+
 class CorpusError(ValueError):
     """The corpus cannot be read; the message names the file and the fix."""
 
@@ -47,6 +63,8 @@ class Document:
     path: Path
     text: str
     sha256: str
+    bom: bool = False  # the file starts with a UTF-8 byte-order mark (dropped from ``text``)
+    crlf: tuple[int, ...] = ()  # offsets in ``text`` of each "\n" that is "\r\n" in the file
     kind: str = "markdown"  # the reader that produced ``text`` (see rag.readers.KINDS)
     pages: tuple[int, ...] = ()  # char offset in ``text`` where each page starts (PDF)
     size: int = 0  # bytes and modification time of the file when it was read
@@ -58,7 +76,29 @@ class Document:
 
     @property
     def lines(self) -> list[str]:
-        return self.text.splitlines(keepends=True)
+        return split_lines(self.text)
+
+    @cached_property
+    def _byte_marks(self) -> list[int]:
+        """UTF-8 length of ``text[: i * 4096]`` for each i (for ``byte_offset``)."""
+        if self.text.isascii():
+            return []
+        marks, total = [0], 0
+        for i in range(0, len(self.text), 4096):
+            total += len(self.text[i : i + 4096].encode("utf-8", "surrogatepass"))
+            marks.append(total)
+        return marks
+
+    def byte_offset(self, offset: int) -> int:
+        """The byte offset in the file as stored of character ``offset`` of ``text``."""
+        if self._byte_marks:
+            block = offset // 4096
+            head = self._byte_marks[block] + len(
+                self.text[block * 4096 : offset].encode("utf-8", "surrogatepass")
+            )
+        else:
+            head = offset
+        return head + 3 * self.bom + bisect.bisect_left(self.crlf, offset)
 
     @cached_property
     def _newlines(self) -> list[int]:
@@ -79,9 +119,11 @@ class Section:
     level: int  # heading level, 0 for text before the first heading
     line_start: int  # 1-based, first line of the body (the line after the heading)
     line_end: int  # 1-based, inclusive; line_end < line_start for an empty body
-    char_start: int  # offsets of the body in Document.text
+    char_start: int  # offsets of the body in Document.text (normalised: see the module docstring)
     char_end: int
     text: str  # Document.text[char_start:char_end]
+    byte_start: int = -1  # offsets of the body in the file as stored, in bytes
+    byte_end: int = -1
 
     @property
     def section_id(self) -> str:
@@ -190,11 +232,16 @@ def load_document(
     except ReadError as exc:
         raise CorpusError(f"{path}: {exc}") from None
     doc_id = path.absolute().relative_to(root.absolute()).as_posix()
+    bom, crlf = False, ()
+    if extracted.kind in ("markdown", "text"):  # offsets in the file as stored (byte_offset)
+        bom, crlf = data.startswith(b"\xef\xbb\xbf"), _crlf_offsets(data)
     return Document(
         doc_id=doc_id,
         path=path,
         text=extracted.text,
         sha256=digest,
+        bom=bom,
+        crlf=crlf,
         kind=extracted.kind,
         pages=tuple(extracted.pages),
         size=size,
@@ -227,6 +274,16 @@ def _extract_cached(data: bytes, digest: str, name: str, cache_dir: Path | None,
         except OSError:
             pass  # a cache that cannot be written only costs a re-read
     return extracted
+
+
+def _crlf_offsets(data: bytes) -> tuple[int, ...]:
+    """Offsets in the normalised text of each "\n" that is "\r\n" in the file."""
+    text = data.decode("utf-8-sig", "replace")
+    crlf, removed = [], 0
+    for m in re.finditer("\r\n", text):
+        crlf.append(m.start() - removed)
+        removed += 1
+    return tuple(crlf)
 
 
 def corpus_files(corpus_dir: Path) -> list[Path]:
@@ -351,6 +408,8 @@ def parse_sections(doc: Document) -> list[Section]:
                 char_start=start,
                 char_end=end,
                 text=body,
+                byte_start=doc.byte_offset(start),
+                byte_end=doc.byte_offset(end),
             )
         )
 

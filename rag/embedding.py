@@ -106,6 +106,27 @@ class VectorCache:
             self.hits = self.misses = 0
 
 
+MAX_BATCH_CHARS = 16_000  # a batch of long texts is cut here: the model's memory grows with it
+
+
+def _batch_starts(texts: Sequence[str], batch_size: int, max_chars: int) -> list[int]:
+    """Where each batch starts: at most ``batch_size`` texts and, past the first text, at most
+    ``max_chars`` characters (so 32 chunks of 256 tokens do not hold the model's attention
+    matrices for all 32 at once, while short texts still go 32 at a time)."""
+    starts, size, chars = [0], 0, 0
+    for i, text in enumerate(texts):
+        if size and (size >= batch_size or chars + len(text) > max_chars):
+            starts.append(i)
+            size = chars = 0
+        size += 1
+        chars += len(text)
+    return starts if texts else []
+
+
+def progress_label(embedder) -> str:
+    return f"embedding ({getattr(embedder, 'name', 'model')})"
+
+
 class Embedder(ABC):
     name: str = "embedder"
     dimension: int = 0
@@ -153,34 +174,55 @@ class Embedder(ABC):
         if missing:
             # similar lengths together: less padding per batch; the order is restored below
             missing.sort(key=len)
-            steps = range(0, len(missing), batch_size)
+            # batches are consumed as they finish, so memory holds one batch's model output at a
+            # time (per worker), not the whole pass; content-token vectors are kept only when the
+            # cache or the caller wants them, as float16 for the caller (an index stores float16)
+            want_tokens = cache or tokens is not None
+            encode = self.encode_batch if want_tokens else self._vectors_only
+            steps = _batch_starts(missing, batch_size, MAX_BATCH_CHARS)
+            bar = None
             if progress:
                 from tqdm import tqdm
 
-                steps = tqdm(steps, desc="embedding", unit="batch", leave=False)
-            batches = (missing[i : i + batch_size] for i in steps)
+                bar = tqdm(total=len(missing), desc=progress_label(self), unit="text", leave=False)
+            batches = (missing[i:j] for i, j in zip(steps, [*steps[1:], len(missing)], strict=True))
             if self.parallel > 1 and len(missing) > batch_size:
                 from concurrent.futures import ThreadPoolExecutor
 
-                with ThreadPoolExecutor(self.parallel) as pool:
-                    parts = list(pool.map(self.encode_batch, batches))
+                pool = ThreadPoolExecutor(self.parallel)
+                results = pool.map(encode, batches)
             else:
-                parts = [self.encode_batch(b) for b in batches]
-            vectors = normalise(np.vstack([v for v, _ in parts]))
-            per_text = [t for vecs, toks in parts for t in (toks or [None] * len(vecs))]
+                pool = None
+                results = map(encode, batches)
+            try:
+                at = 0
+                for vecs, toks in results:
+                    vecs = normalise(np.asarray(vecs, dtype=np.float32))
+                    batch = missing[at : at + len(vecs)]
+                    at += len(vecs)
+                    for j, t in enumerate(batch):
+                        found[t] = vecs[j]
+                        if cache:
+                            self.cache.put(t, vecs[j])
+                        if toks is not None:
+                            if cache:
+                                self._remember_tokens(t, toks[j])
+                            if tokens is not None:
+                                tokens[t] = np.asarray(toks[j], dtype=np.float16)
+                    if bar is not None:
+                        bar.update(len(vecs))
+            finally:
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                if bar is not None:
+                    bar.close()
             self.__dict__["_embedded_texts"] = self.embedded_texts + len(missing)
-            for t, vec, tok in zip(missing, vectors, per_text, strict=True):
-                found[t] = vec
-                if cache:
-                    self.cache.put(t, vec)
-                if tok is not None:
-                    if cache:
-                        self._remember_tokens(t, tok)
-                    if tokens is not None:
-                        tokens[t] = tok
         if not self.dimension:
             self.dimension = len(next(iter(found.values())))
         return np.ascontiguousarray(np.stack([found[t] for t in texts]), dtype=np.float32)
+
+    def _vectors_only(self, texts: Sequence[str]) -> tuple[np.ndarray, None]:
+        return self.embed_batch(texts), None
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
@@ -406,8 +448,8 @@ def make_embedder(
         embedder = SentenceTransformerEmbedder(model)
     else:
         from rag.onnx_encoder import OnnxEmbedder
-        from rag.settings import PROJECT_ROOT
+        from rag.settings import DATA_DIR_NAME
 
-        embedder = OnnxEmbedder(model, cache_dir or PROJECT_ROOT / ".rag" / "models", threads)
+        embedder = OnnxEmbedder(model, cache_dir or Path.cwd() / DATA_DIR_NAME / "models", threads)
     embedder.cache_size = cache_size
     return embedder

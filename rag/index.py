@@ -326,17 +326,28 @@ class Index:
             known = previous.known_vectors()
             if previous.manifest.get("settings", {}).get("token_version") == TOKEN_VERSION:
                 known_tokens = previous.known_tokens()
+        t_passes = [time.perf_counter()]
         vectors, n_chunk_new = _embed_reusing(
             embedder, [c.embed_text for c in chunks], known, batch_size, progress
         )
+        t_passes.append(time.perf_counter())
         unit_texts = [unit_embed_text(c, u.text) for c in chunks for u in c.units]
         with_tokens = len(unit_texts) <= TOKEN_UNITS_MAX
         passed: dict[str, np.ndarray] = {}  # token vectors from the pass that embeds new units
         unit_vectors, n_unit_new = _embed_reusing(
             embedder, unit_texts, known, batch_size, progress, passed if with_tokens else None
         )
+        t_passes.append(time.perf_counter())
         vocab = vocabulary(chunks)
+        # most corpus words are common English words whose vectors the encoder already holds
+        # (pinned at warm-up, computed once per model): reused, not embedded again
+        for word in vocab:
+            if word not in known:
+                vector = embedder.cache.get(word)
+                if vector is not None:
+                    known[word] = vector
         vocab_vectors, n_word_new = _embed_reusing(embedder, vocab, known, 256, progress)
+        t_passes.append(time.perf_counter())
         del known
         token_vectors = token_offsets = None
         n_token_new = len(passed)
@@ -348,14 +359,16 @@ class Index:
             if got is not None:
                 known_tokens.update(zip(todo, got, strict=True))
                 n_token_new += len(todo)
-                parts = [known_tokens[t] for t in unit_texts]
-                token_offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-                token_offsets[1:] = np.cumsum([len(p) for p in parts])
-                token_vectors = (
-                    np.concatenate(parts).astype(np.float16)
-                    if parts and token_offsets[-1]
-                    else np.zeros((0, embedder.dimension), dtype=np.float16)
-                )
+                # filled in place, each text's vectors dropped after their last use: memory holds
+                # one float16 copy of the token vectors, not a list plus its concatenation
+                token_offsets = np.zeros(len(unit_texts) + 1, dtype=np.int64)
+                token_offsets[1:] = np.cumsum([len(known_tokens[t]) for t in unit_texts])
+                token_vectors = np.empty((token_offsets[-1], embedder.dimension), np.float16)
+                last = {t: i for i, t in enumerate(unit_texts)}
+                for i, t in enumerate(unit_texts):
+                    token_vectors[token_offsets[i] : token_offsets[i + 1]] = known_tokens[t]
+                    if last[t] == i:
+                        del known_tokens[t]
         del known_tokens
         t_embed = time.perf_counter()
         kind = resolve_index_type(index_type, len(chunks), approx_above)
@@ -389,6 +402,10 @@ class Index:
             "build_seconds": {
                 "chunk": round(t_chunk - t0, 4),
                 "embed": round(t_embed - t_chunk, 4),
+                # of which: the passes over chunks, sentences and words (the rest: token vectors)
+                "embed_chunks": round(t_passes[1] - t_passes[0], 4),
+                "embed_units": round(t_passes[2] - t_passes[1], 4),
+                "embed_words": round(t_passes[3] - t_passes[2], 4),
                 "dense": round(t_dense - t_embed, 4),
                 "lexical": round(t_lexical - t_dense, 4),
             },
@@ -589,8 +606,10 @@ class IndexStore:
         notify: Callable[[str], None] = _stderr,
         index_type: str = "auto",
         approx_above: int = APPROX_ABOVE,
+        log: Callable[[str], None] = _stderr,
     ):
         self.root = Path(root)
+        self.log = log  # a line when a build starts and one when it ends
         self.corpus_dir = Path(corpus_dir)
         self.chunker = chunker
         self.embedder = embedder
@@ -646,7 +665,7 @@ class IndexStore:
             raise empty_corpus_error(self.corpus_dir, scan.problems)
         return scan
 
-    def load_or_build(self, progress: bool = False) -> Index:
+    def load_or_build(self, progress: bool | None = None) -> Index:
         docs = self.scan().docs
         reason = self.staleness(docs)
         if reason is None:
@@ -662,13 +681,25 @@ class IndexStore:
             self.notify(f"Rebuilding the index: {reason}.")
         return self.build(docs, progress=progress)
 
-    def build(self, docs: list[Document] | None = None, progress: bool = False) -> Index:
-        """Build and install a new index; concurrent builders are serialised by a file lock."""
+    def build(self, docs: list[Document] | None = None, progress: bool | None = None) -> Index:
+        """Build and install a new index; concurrent builders are serialised by a file lock.
+
+        Every build says so through ``log`` (a line when it starts and one when it ends, with
+        its size and speed), and shows tqdm bars while it embeds when ``progress`` is true
+        (default: when stderr is a terminal)."""
         from filelock import FileLock
 
+        if progress is None:
+            progress = sys.stderr.isatty()
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.root / ".lock")):
             docs = docs if docs is not None else self.scan().docs
+            size = sum(len(d.text.encode("utf-8", "surrogatepass")) for d in docs)
+            self.log(
+                f"Indexing {len(docs)} document(s), {size / 2**20:.2f} MiB of text, "
+                f"from {self.corpus_dir} (text already indexed is reused)..."
+            )
+            t0 = time.perf_counter()
             index = Index.build(
                 docs,
                 self.chunker,
@@ -684,6 +715,13 @@ class IndexStore:
                 index.manifest["problems"] = dict(scan.problems)
                 index.manifest["duplicates"] = dict(scan.duplicates)
             self._install(index)
+            seconds = time.perf_counter() - t0
+            m = index.manifest
+            self.log(
+                f"Indexed {len(docs)} document(s): {m['n_chunks']} chunks, {m['n_units']} "
+                f"sentences in {seconds:.1f} s ({size / 2**20 / max(seconds, 1e-9) * 60:.2f} "
+                "MiB/min)."
+            )
             return index
 
     def previous(self) -> Index | None:

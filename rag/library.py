@@ -61,6 +61,18 @@ def _hashes(corpus_dir: Path) -> dict[str, str]:
     return out
 
 
+def check_writable(corpus_dir: Path) -> None:
+    """The bundled profile (package data) is never changed: adding or removing needs a folder of
+    the user's own."""
+    from rag.settings import BUNDLED_CORPUS
+
+    if Path(corpus_dir).resolve() == BUNDLED_CORPUS.resolve():
+        raise CorpusError(
+            "the bundled profile is read-only: pass --corpus FOLDER (your own documents, or a copy "
+            "of the profile) to add or remove documents"
+        )
+
+
 def add_file(
     corpus_dir: Path,
     source: Path,
@@ -74,6 +86,7 @@ def add_file(
     corpus_dir, source = Path(corpus_dir), Path(source)
     shown = name or source.name
     try:
+        check_writable(corpus_dir)
         if not source.is_file():
             raise CorpusError(
                 f"{source}: no such file; pass a PDF, Word, HTML, markdown or text file"
@@ -93,6 +106,8 @@ def add_file(
             raise CorpusError(f"{shown}: holds no text; nothing to index")
     except CorpusError as exc:
         message = str(exc).replace(str(Path(tempfile.gettempdir())), "").lstrip("/")
+        if message.startswith("the bundled profile"):
+            return Added(shown, "error", f"{shown}: {message}")
         return Added(shown, "error", _named(message, shown))
     corpus_dir.mkdir(parents=True, exist_ok=True)
     existing = _hashes(corpus_dir)
@@ -145,6 +160,7 @@ def resolve_name(corpus_dir: Path, name: str) -> Path:
 
 def remove_document(corpus_dir: Path, name: str) -> str:
     """Delete the document ``name`` from the corpus folder; returns its path in the folder."""
+    check_writable(corpus_dir)
     path = resolve_name(corpus_dir, name)
     rel = path.relative_to(corpus_dir).as_posix()
     path.unlink()

@@ -28,6 +28,15 @@ are in the lexicon: "intoned", "intoning") needs, in addition, another repair wi
 ``CONTEXT_WINDOW`` characters (evidence that the passage itself is corrupted), and must not be
 followed by a determiner, which would make it a verb with its object ("intone the psalms").
 
+Names, and clean text, are left alone. A token is a candidate by the rules above; a candidate is
+repaired only when the document shows the corruption: at least ``MIN_EVIDENCE`` candidates that
+start lower-case (a name cannot explain those), and at least one per ``EVIDENCE_CHARS`` characters.
+A clean document has a stray candidate or two (a rare compound such as "backslides", a typo); the
+corrupted profile has one every few hundred characters. Even then, a capitalised token ("the Chopins
+kept", "with Deshin Shekpa") is a name unless it occurs only once in the document (a name recurs; a
+fused pair of words rarely does). Both numbers were chosen on squad2-train articles (clean: at most one lower-case candidate each) and the bundled profile's
+known corruption; see ``tests/test_repair.py``.
+
 CamelCase names ("SenseTime"), words with digits, tokens shorter than 5 letters (rare-word splits
 aside) and code (``isinstance(``, `` `isort` ``, ``-Werror``, ``class="termy"``) are never touched; a
 part of a three-way split has at least three letters; "X'set" -> "X's set" needs a head of at least
@@ -69,6 +78,37 @@ PREV_WORD_RE = re.compile(r"(?<![\w'’.@/:-])([A-Za-z]+) $")
 NEXT_WORD_RE = re.compile(r" ([A-Za-z]+(?:['’][A-Za-z]+)?)")
 DETERMINERS = set("a an the this these those his her its their our my your".split())
 CONTRACTIONS = {"s", "t", "re", "ll", "ve", "d", "m"}
+MIN_EVIDENCE = 3  # lower-case candidates a document needs before any repair is made...
+EVIDENCE_CHARS = 5_000  # ...and at least one per this many characters
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a whole document shows: whether it is corrupted, and how often each token occurs."""
+
+    corrupted: bool
+    counts: dict
+    n_lower: int = 0  # lower-case candidates seen
+
+    def to_dict(self) -> dict:
+        return {"corrupted": self.corrupted, "lower_case_candidates": self.n_lower}
+
+
+# for a snippet known to come from a corrupted document (tests, a single sentence)
+CORRUPTED = Evidence(True, {})
+
+
+@lru_cache(maxsize=8)
+def evidence_of(text: str) -> Evidence:
+    """The evidence of corruption in ``text`` (a whole document); cached for the last few texts."""
+    counts: dict[str, int] = {}
+    for m in TOKEN_RE.finditer(text):
+        token = m.group(0)
+        if token[:1].isupper():
+            counts[token] = counts.get(token, 0) + 1
+    n_lower = sum(1 for e in _candidates(text) if e.original[:1].islower())
+    corrupted = n_lower >= MIN_EVIDENCE and n_lower * EVIDENCE_CHARS >= len(text)
+    return Evidence(corrupted, counts, n_lower)
 
 
 @dataclass(frozen=True)
@@ -259,8 +299,38 @@ def _rare_context(text: str, start: int, end: int, lexeme: bool) -> bool:
     return True
 
 
-def repair_text(text: str) -> tuple[str, list[Edit]]:
-    """Repair every fused token of ``text``; returns the new text and the edits (old offsets)."""
+def repair_text(text: str, evidence: Evidence | None = None) -> tuple[str, list[Edit]]:
+    """Repair every fused token of ``text``; returns the new text and the edits (old offsets).
+
+    ``evidence`` is that of the whole document ``text`` comes from (default: ``text`` itself is the
+    document): nothing is repaired in a document that does not show the corruption, and a
+    capitalised token inside a sentence that recurs in the document is a name."""
+    evidence = evidence if evidence is not None else evidence_of(text)
+    if not evidence.corrupted:
+        return text, []
+    edits = [
+        e
+        for e in _candidates(text)
+        if not (
+            e.original[:1].isupper()
+            and e.original[1:].islower()
+            and evidence.counts.get(e.original, 1) > 1
+        )
+    ]
+    if not edits:
+        return text, []
+    out: list[str] = []
+    pos = 0
+    for e in edits:
+        out.append(text[pos : e.start])
+        out.append(e.replacement)
+        pos = e.end
+    out.append(text[pos:])
+    return "".join(out), edits
+
+
+def _candidates(text: str) -> list[Edit]:
+    """Every token the rules above would repair, in order (before the document's evidence)."""
     edits: list[Edit] = []
     lexemes: list[Edit] = []  # rare real words: kept only near another repair
     for m in TOKEN_RE.finditer(text):
@@ -277,17 +347,8 @@ def repair_text(text: str) -> tuple[str, list[Edit]]:
     for e in lexemes:
         if any(abs(o.start - e.start) <= CONTEXT_WINDOW for o in edits if o is not e):
             edits.append(e)
-    if not edits:
-        return text, []
     edits.sort(key=lambda e: e.start)
-    out: list[str] = []
-    pos = 0
-    for e in edits:
-        out.append(text[pos : e.start])
-        out.append(e.replacement)
-        pos = e.end
-    out.append(text[pos:])
-    return "".join(out), edits
+    return edits
 
 
 def diff(original: str, repaired: str, name: str = "text") -> str:

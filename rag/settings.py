@@ -4,6 +4,11 @@ Values come, in increasing priority, from the defaults below, from environment v
 ``RAG_`` (``RAG_K=8``, ``RAG_MODE=bm25``, ``RAG_DATA_DIR=...``), and from keyword arguments given to
 ``Settings(...)`` / ``Chatbot.from_corpus(path, **settings)`` or CLI flags. Nothing else in the package
 reads the environment for engine settings; it is read here, once, when a ``Settings`` is made.
+
+Where things are, by one rule: what the engine *reads* by default ships inside the package (the
+bundled profile, ``rag/corpus``: a link to the checkout's top-level ``corpus/``, a copy in a wheel);
+what it *writes* goes under the current working directory (``.rag/`` for indexes, models and
+feedback; ``eval/runs/`` for evaluation runs), never next to the installed code.
 """
 
 from __future__ import annotations
@@ -17,8 +22,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent  # the checkout (bench/ sits here); not used for defaults
+BUNDLED_CORPUS = PACKAGE_DIR / "corpus"  # package data; in a checkout a link to ../corpus
+DATA_DIR_NAME = ".rag"
+# RAG_ variables read outside Settings (by the CLI or the test suite), so not unknown
+OTHER_ENV = {"RAG_AUTH", "RAG_DEBUG", "RAG_TEST"}
 DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
 
 Mode = Literal["dense", "bm25", "hybrid"]
@@ -51,7 +60,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", frozen=True)
 
     corpus_dir: Path = BUNDLED_CORPUS
-    data_dir: Path = PROJECT_ROOT / ".rag"
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / DATA_DIR_NAME)
 
     # chunking
     chunk_tokens: int = 200
@@ -83,7 +92,25 @@ class Settings(BaseSettings):
 
     # answering
     abstain_threshold: float = 0.30
-    max_question_chars: int = 2000
+    max_question_chars: int = 2000  # a longer question is cut to this, with a notice
+
+    # request bounds: refused before any work, with a message naming the limit
+    max_input_chars: int = 2_000_000  # a question longer than this is refused, not cut
+    max_history_turns: int = 500  # messages (or strings) in a history
+    max_history_chars: int = 200_000  # characters of earlier questions, all turns together
+    max_history_depth: int = 8  # content blocks nested inside one history message
+    max_request_bytes: int = 4 * 2**20  # HTTP request body of the chat server (413 above)
+
+    @field_validator("corpus_dir", "data_dir", mode="before")
+    @classmethod
+    def _path(cls, v, info):
+        if isinstance(v, str) and not v.strip():
+            name = "--corpus" if info.field_name == "corpus_dir" else "--data-dir"
+            raise ValueError(
+                f"{info.field_name} is empty: pass a folder ({name} PATH); "
+                "use . for the current folder"
+            )
+        return v
 
     # generation (rag/generate/): the user's OpenAI-compatible endpoint; none = extractive answers
     llm_url: str | None = None  # base URL, e.g. http://127.0.0.1:11434/v1 (".../chat/completions")
@@ -121,6 +148,20 @@ class Settings(BaseSettings):
     def _non_negative(cls, v: int, info) -> int:
         if not 0 <= v <= 100_000_000:
             raise ValueError(f"{info.field_name}={v} is out of range: use 0 to 100000000")
+        return v
+
+    @field_validator(
+        "max_question_chars",
+        "max_input_chars",
+        "max_history_turns",
+        "max_history_chars",
+        "max_history_depth",
+        "max_request_bytes",
+    )
+    @classmethod
+    def _limit(cls, v: int, info) -> int:
+        if not 1 <= v <= 2**31:
+            raise ValueError(f"{info.field_name}={v} is out of range: use 1 to {2**31}")
         return v
 
     @field_validator("ef_search")
@@ -224,6 +265,13 @@ class Settings(BaseSettings):
                 problems.append(msg)
             raise SettingsError("; ".join(problems)) from None
 
+    @classmethod
+    def unknown_env(cls, environ=None) -> list[str]:
+        """``RAG_`` variables in ``environ`` that name no setting (a typo is otherwise silent)."""
+        environ = os.environ if environ is None else environ
+        known = {f"RAG_{name.upper()}" for name in cls.model_fields} | OTHER_ENV
+        return sorted(k for k in environ if k.upper().startswith("RAG_") and k.upper() not in known)
+
     def index_dir(self) -> Path:
         """Where the index for this corpus lives: one folder per corpus path under ``data_dir``."""
         corpus = self.corpus_dir.resolve()
@@ -233,6 +281,11 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         """Where derived model files (the ONNX graph of the encoder) are kept."""
         return self.data_dir / "models"
+
+    def history_limits(self):
+        from rag.history import HistoryLimits
+
+        return HistoryLimits(self.max_history_turns, self.max_history_chars, self.max_history_depth)
 
     def feedback_path(self) -> Path:
         return self.data_dir / "feedback.jsonl"

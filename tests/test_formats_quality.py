@@ -40,11 +40,24 @@ def test_each_format_answers_as_well_as_the_markdown(
     bot._embedder = real_bot.embedder  # the same loaded model; the index is this format's own
     summary = ev.evaluate(QUESTIONS, bot=bot, out_dir=tmp_path / "eval")
     assert summary["n_errors"] == 0
+    record(kind, summary, markdown_summary)
     for metric in METRICS:
         got, base = summary["metrics"][metric], markdown_summary["metrics"][metric]
         assert got >= base - TOLERANCE, f"{kind} {metric} {got:.3f} vs markdown {base:.3f}"
     if kind == "pdf":
         check_pages(bot, profile_files["pdf"])
+
+
+def record(kind: str, summary: dict, markdown: dict) -> None:
+    """Keep the figures of this run in tests/artifacts/formats_quality.json (README, "Documents")."""
+    import json
+
+    path = ROOT / "tests" / "artifacts" / "formats_quality.json"
+    path.parent.mkdir(exist_ok=True)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data["markdown"] = markdown["metrics"]
+    data[kind] = summary["metrics"]
+    path.write_text(json.dumps(data, indent=2))
 
 
 def _norm(text: str) -> str:

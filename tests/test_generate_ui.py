@@ -110,3 +110,20 @@ def test_browser_streams_then_shows_checked_answer(real_bot, real_data_dir):
                 b.close()
         finally:
             demo.close()
+
+
+def test_api_answer_takes_the_generator(real_bot, real_data_dir):
+    with ScriptedLLM([{"content": with_bad(unsupported)}]) as llm:
+        bot = llm_bot(real_bot, real_data_dir, llm.url)
+        d = chat.api_answer(bot, QUESTION, generator="llm")
+        e = chat.api_answer(bot, QUESTION, generator="extractive")
+        assert len(llm.requests) == 1
+        with pytest.raises(ValueError, match="not a generator"):
+            chat.api_answer(bot, QUESTION, generator="gpt")
+    assert d["generator"] == "llm" and [c["supported"] for c in d["checked_sentences"]] == [
+        True,
+        False,
+    ]
+    assert e["generator"] == "extractive" and e["text"] == real_bot.ask(QUESTION).text
+    with pytest.raises(ValueError, match="no LLM endpoint is configured"):
+        chat.api_answer(real_bot, QUESTION, generator="llm")

@@ -170,3 +170,37 @@ def test_the_shipped_support_model_is_fitted_and_documented():
     assert m.meta["command"] == "python -m rag.generate.fit"
     assert m.meta["train"]["supported_kept"] > 0.5 and m.meta["train"]["unsupported_removed"] > 0.5
     assert np.isfinite(m.bias)
+
+
+def test_stacked_features_equal_the_per_unit_definition():
+    """``features`` does one matrix product per sentence; it must equal the definition the support
+    model was fitted with: per unit, the mean over the sentence's tokens of their best cosine."""
+    from rag.generate.grounding import _align, features
+
+    rng = np.random.default_rng(0)
+
+    def unit(rows):
+        return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+    for _ in range(30):
+        srcs = [
+            Source(
+                k + 1,
+                "x",
+                "h",
+                None,
+                [
+                    SourceUnit(
+                        "t", 0, 1, 1, unit(rng.normal(size=8)), unit(rng.normal(size=(m, 8)))
+                    )
+                    for m in rng.integers(0, 5, size=rng.integers(1, 6))
+                ],
+            )
+            for k in range(rng.integers(1, 4))
+        ]
+        vec, tok = unit(rng.normal(size=8)), unit(rng.normal(size=(3, 8)))
+        units, cos, align, align_all = features(vec, tok, srcs)
+        every = np.concatenate([u.tokens for _, _, u in units])
+        assert np.allclose(align, [_align(tok, u.tokens) for _, _, u in units], atol=1e-5)
+        assert np.allclose(cos, [u.vector @ vec for _, _, u in units], atol=1e-5)
+        assert abs(align_all - _align(tok, every)) < 1e-5

@@ -90,7 +90,9 @@ def test_add_copies_checks_and_indexes_each_file_and_names_each_failure(corpus, 
         RAG_UPLOAD_MAX_MB="1",
     )
     assert result.exit_code == 2, result.output
-    errors = result.stderr.strip().splitlines()
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if not line.startswith(("Indexing ", "Indexed "))]
+    assert len(lines) - len(errors) == 2  # the build's progress lines
     assert len(errors) == 2 and all(e.startswith("error: ") for e in errors)
     assert "photo.md: is a PNG image" in errors[0] and "ocrmypdf" in errors[0]
     assert "big.txt: 1.4 MiB is over the 1 MiB limit" in errors[1]

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rag.cli import app
-from rag.repair import repair_text, repair_token
+from rag.repair import CORRUPTED, repair_text, repair_token
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CLEAN = (FIXTURES / "clean_english.txt").read_text(encoding="utf-8")
@@ -181,7 +181,8 @@ def test_edge_inputs_round_trip_unchanged(text):
     ],
 )
 def test_rare_words_split_only_in_context(text, expected):
-    repaired, edits = repair_text(text)
+    # one sentence shows no corruption by itself: these test the rules inside a corrupted document
+    repaired, edits = repair_text(text, CORRUPTED)
     assert repaired == (expected or text)
     for e in edits:
         assert text[e.start : e.end] == e.original
@@ -189,7 +190,7 @@ def test_rare_words_split_only_in_context(text, expected):
 
 def test_edit_offsets_point_at_the_original():
     text = "A globaleader and a Middleast hub."
-    repaired, edits = repair_text(text)
+    repaired, edits = repair_text(text, CORRUPTED)
     assert repaired == "A global leader and a Middle east hub."
     for e in edits:
         assert text[e.start : e.end] == e.original
@@ -197,9 +198,11 @@ def test_edit_offsets_point_at_the_original():
 
 def test_cli_repair_and_diff(tmp_path):
     f = tmp_path / "doc.md"
-    f.write_text("# T\nA globaleader here.\nClean line.\n")
+    # three fusions: the document shows the corruption (one alone would not be repaired)
+    f.write_text("# T\nA globaleader here.\nClean line, andeep foretail.\n")
     r = CliRunner().invoke(app, ["repair", str(f)])
-    assert r.exit_code == 0 and r.stdout == "# T\nA global leader here.\nClean line.\n"
+    assert r.stdout == "# T\nA global leader here.\nClean line, and deep for retail.\n"
+    assert r.exit_code == 0
     r = CliRunner().invoke(app, ["repair", str(f), "--diff"])
     assert r.exit_code == 0
     assert re.search(r"^-A globaleader here\.$", r.stdout, re.M)

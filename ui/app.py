@@ -78,6 +78,22 @@ def check_port(port) -> int:
     return port
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port that something already listens on, before anything slow (the model) loads."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        raise ValueError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): pass another --port, "
+            "or stop what uses it"
+        ) from None
+
+
 def check_concurrency(concurrency) -> int:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(
@@ -389,11 +405,15 @@ def serve(
     concurrency: int = DEFAULT_CONCURRENCY,
     title: str = "Ask the documents",
     warn=None,
+    throttle=None,
 ):
     """Load the bot, build the page and start the server; returns ``(demo, url)`` once it is up.
 
     Prints ``bind_warning`` (to stderr, or through ``warn``) when the address is not loopback and
-    no login is set. Call ``demo.block_thread()`` to serve until interrupted, ``demo.close()`` to stop.
+    no login is set. Every route passes through ``ui.guard.Guard`` (login on everything but the
+    login page, back-off on wrong passwords, request-size limits from ``bot.settings``); ``throttle``
+    is the guard's ``LoginThrottle`` (default: 5 free attempts, then 1 s doubling to 60 s).
+    Call ``demo.block_thread()`` to serve until interrupted, ``demo.close()`` to stop.
     """
     check_port(port)
     check_concurrency(concurrency)
@@ -406,10 +426,22 @@ def serve(
     import gradio as gr
     from starlette.middleware import Middleware
 
+    from ui.guard import Guard
+
     settings = bot.settings
+    max_file = int(settings.upload_max_mb * 2**20)
+    # outermost first: the login (and request limits) guard, then the upload checks
+    guard = Middleware(
+        Guard,
+        login=bool(auth),
+        throttle=throttle,
+        max_body_bytes=settings.max_request_bytes,
+        max_upload_bytes=max_file * uploads.MAX_FILES + 2**16,  # files plus multipart headers
+        max_json_depth=settings.max_history_depth + 8,  # {"data": [...]} and a message's fields
+    )
     upload_guard = Middleware(
         uploads.UploadGuard,
-        max_file_bytes=int(settings.upload_max_mb * 2**20),
+        max_file_bytes=max_file,
         quota_bytes=int(settings.upload_quota_mb * 2**20),
     )
     # Gradio keeps uploads in GRADIO_TEMP_DIR, read when the server app is made: a private
@@ -433,8 +465,8 @@ def serve(
             enable_monitoring=False,
             theme=gr.themes.Default(primary_hue="indigo", secondary_hue="amber"),
             css=CSS,
-            max_file_size=int(settings.upload_max_mb * 2**20),
-            app_kwargs={"middleware": [upload_guard]},
+            max_file_size=max_file,
+            app_kwargs={"middleware": [guard, upload_guard]},
         )
     except OSError as exc:
         raise ValueError(
@@ -455,9 +487,13 @@ def serve(
 
 
 def page_for(corpus_dir: Path | None) -> dict:
-    """Title and example questions: SenseTime ones for the bundled profile, generic otherwise."""
+    """Title and example questions: SenseTime ones for the bundled profile, generic otherwise.
+
+    The title never carries the corpus folder's name or path: it is shown before the login (in the
+    page title and the web manifest), and a folder name can itself be confidential.
+    """
     from rag.settings import BUNDLED_CORPUS
 
     if corpus_dir is None or Path(corpus_dir).resolve() == BUNDLED_CORPUS.resolve():
         return {"title": "Ask the SenseTime company profile", "examples": list(chat.EXAMPLES)}
-    return {"title": f"Ask the documents in {Path(corpus_dir).name}", "examples": []}
+    return {"title": "Ask the documents", "examples": []}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from rag.answer_types import Answer, Citation
 from rag.feedback import FeedbackLog, FeedbackRecord, vote_from_like
-from rag.followup import normalise_history
+from rag.history import HistoryLimits, history_questions, text_of
 
 log = logging.getLogger(__name__)
 
@@ -278,25 +278,27 @@ class Reply:
         }
 
 
-def _message_text(content) -> str:
-    texts = normalise_history([{"role": "user", "content": content}])
-    return texts[0] if texts else ""
+def _message_text(content, limits: HistoryLimits) -> str:
+    return " ".join(text_of(content, limits).split())
 
 
-def questions_of(history) -> list[str]:
+def questions_of(history, limits: HistoryLimits | None = None) -> list[str]:
     """The user's earlier questions, oldest first, from either history shape.
 
     Chat messages (dicts) come from this app's own chatbot, where questions are stored escaped, so
     their text is unescaped back to what the user typed; plain strings are taken as they are.
+    Raises ``rag.history.HistoryError`` (a ``ValueError``) for a history over ``limits``.
     """
+    limits = limits or HistoryLimits()
+    history_questions(history, limits)  # the limits, checked once, iteratively, before any work
     out = []
     for turn in history or []:
         if isinstance(turn, dict):
             if turn.get("role", "user") != "user":
                 continue
-            text = html.unescape(_message_text(turn.get("content")))
+            text = html.unescape(_message_text(turn.get("content"), limits))
         elif isinstance(turn, (list, tuple)) and turn:
-            text = html.unescape(_message_text(turn[0]))
+            text = html.unescape(_message_text(turn[0], limits))
         else:
             text = turn if isinstance(turn, str) else ""
         text = " ".join(text.split())  # Chatbot.ask cleans each turn like a question
@@ -359,9 +361,9 @@ def respond(
     if generator or on_token is not None:  # rag/generate/: only with an LLM endpoint configured
         extra = {"generator": generator or None, "on_token": on_token}
     try:
-        answer = bot.ask(
-            message, history=questions_of(history), k=_check_k(k), mode=mode or None, **extra
-        )
+        limits = bot.settings.history_limits() if hasattr(bot, "settings") else None
+        earlier = questions_of(history, limits)
+        answer = bot.ask(message, history=earlier, k=_check_k(k), mode=mode or None, **extra)
     except ValueError as exc:  # QuestionError, SettingsError and bad mode/k are ValueErrors
         new = [user, {"role": "assistant", "content": error_html(str(exc))}]
         return Reply(history=before + new, error=str(exc), messages=new)
@@ -453,8 +455,14 @@ def api_answer(
         raise ValueError(f"question must be text, not {type(question).__name__}")
     if history is not None and not isinstance(history, list):
         raise ValueError("history must be a list of the earlier questions, oldest first")
+    settings = getattr(bot, "settings", None)
+    if settings is not None and len(question) > settings.max_input_chars:
+        from rag.chatbot import clean_question
+
+        clean_question(question, settings.max_question_chars, settings.max_input_chars)  # raises
+    limits = settings.history_limits() if settings is not None else None
     extra = {"generator": generator} if generator else {}
     answer = bot.ask(
-        question, history=questions_of(history), k=_check_k(k), mode=mode or None, **extra
+        question, history=questions_of(history, limits), k=_check_k(k), mode=mode or None, **extra
     )
     return answer.to_dict()

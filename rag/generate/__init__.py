@@ -50,4 +50,5 @@ def make_generator(settings, embedder, name: str = "extractive") -> Generator:
     client = ChatClient(
         settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout
     )
-    return OpenAICompatGenerator(client, GroundingChecker(embedder), stream=settings.llm_stream)
+    checker = GroundingChecker(embedder).warm_up()
+    return OpenAICompatGenerator(client, checker, stream=settings.llm_stream)

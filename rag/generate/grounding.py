@@ -297,6 +297,12 @@ class GroundingChecker:
         self.embedder = embedder
         self._model = model
 
+    def warm_up(self) -> GroundingChecker:
+        """Read the support model and the word-frequency table now, not on the first answer."""
+        _ = self.model
+        _common("the")
+        return self
+
     @property
     def model(self) -> SupportModel:
         if self._model is None:
@@ -321,8 +327,9 @@ class GroundingChecker:
             vectors = dict(zip(bodies, self.embedder.embed(bodies), strict=True))
             toks = self.embedder.embed_tokens(bodies) or [None] * len(bodies)
             tokens = dict(zip(bodies, toks, strict=True))
+            stacks: dict = {}
             for i, p, body in pending:
-                out[i] = self._meaning(p, body, by_number, vectors[body], tokens[body])
+                out[i] = self._meaning(p, body, by_number, vectors[body], tokens[body], stacks)
         return out
 
     def prefetch(self, partial: str) -> None:
@@ -376,14 +383,20 @@ class GroundingChecker:
                 return self._fail(piece, body, f"the name {name!r} is not in {marks}")
         return None
 
-    def _meaning(self, piece: Piece, body: str, by_number, vec, tokens) -> SentenceCheck:
+    def _meaning(
+        self, piece: Piece, body: str, by_number, vec, tokens, stacks=None
+    ) -> SentenceCheck:
         """Negation and support in meaning, against the units of the cited sources."""
         cited = citations_of(piece.text)
         valid = [n for n in cited if n in by_number]
         unknown = [n for n in cited if n not in by_number]
         srcs = [by_number[n] for n in valid]
         marks = "".join(f"[{n}]" for n in valid)
-        prob, best, per_source = self.support(vec, tokens, srcs)
+        stacks = {} if stacks is None else stacks  # one stack per list of cited sources
+        key = tuple(valid)
+        if key not in stacks:
+            stacks[key] = stack_sources(srcs)
+        prob, best, per_source = self.support(vec, tokens, srcs, stacks[key])
         quote = best.text if best is not None else ""
         if best is not None and negated(body) != negated(best.text):
             which = "the sentence" if negated(body) else "its source"
@@ -401,10 +414,10 @@ class GroundingChecker:
             piece, CheckedSentence(piece.text, True, reason, cited, prob, quote), body, per_source
         )
 
-    def support(self, vec, tokens, srcs: list[Source]):
+    def support(self, vec, tokens, srcs: list[Source], stacked=None):
         """P(supported), the best unit, and for each source the units that support the sentence
         (its best unit, and any unit scoring within 0.05 of the overall best)."""
-        units, cos, align, align_all = features(vec, tokens, srcs)
+        units, cos, align, align_all = features(vec, tokens, srcs, stacked)
         if not units:
             return 0.0, None, {}
         scores = self.model.unit_scores(cos, align)
@@ -418,21 +431,39 @@ class GroundingChecker:
         return prob, units[b][2], per_source
 
 
-def features(vec, tokens, srcs: list[Source]):
+def features(vec, tokens, srcs: list[Source], stacked=None):
     """The units of ``srcs`` as (source number, unit index, unit), and the sentence's cosine and
-    token alignment with each, and its alignment with all their tokens together."""
+    token alignment with each, and its alignment with all their tokens together. One matrix product
+    per sentence; ``stacked`` is ``stack_sources(srcs)``, computed here when not given."""
     units = [(s.number, i, u) for s in srcs for i, u in enumerate(s.units)]
     if vec is None or not units:
         return [], np.zeros(0), np.zeros(0), 0.0
-    cos = np.stack([u.vector for _, _, u in units]).astype(np.float32) @ vec
-    if tokens is not None and len(tokens) and all(u.tokens is not None for _, _, u in units):
-        align = np.array([_align(tokens, u.tokens) for _, _, u in units], dtype=np.float32)
-        every = [u.tokens for _, _, u in units if len(u.tokens)]
-        align_all = _align(tokens, np.concatenate(every)) if every else 0.0
+    matrix, toks, offsets = stacked or stack_sources(srcs)
+    cos = matrix @ vec
+    align = np.zeros(len(units), dtype=np.float32)
+    align_all = 0.0
+    if tokens is not None and len(tokens) and toks is not None and len(toks):
+        sims = np.asarray(tokens, dtype=np.float32) @ toks.T  # (sentence tokens, unit tokens)
+        has = np.diff(offsets) > 0
+        best = np.maximum.reduceat(sims, offsets[:-1][has], axis=1)  # per unit with tokens
+        align[has] = best.mean(axis=0)
+        align_all = float(sims.max(axis=1).mean())
+    return units, cos, align, align_all
+
+
+def stack_sources(srcs: list[Source]):
+    """The units' vectors as one matrix, their tokens as one matrix, and each unit's first token
+    row (plus the end): what ``features`` multiplies a sentence with."""
+    units = [u for s in srcs for u in s.units]
+    matrix = np.stack([u.vector for u in units]).astype(np.float32)
+    if all(u.tokens is not None for u in units):
+        sizes = [len(u.tokens) for u in units]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        parts = [np.asarray(u.tokens, dtype=np.float32) for u in units if len(u.tokens)]
+        toks = np.concatenate(parts) if parts else None
     else:
-        align = np.zeros(len(units), dtype=np.float32)
-        align_all = 0.0
-    return units, cos, align, float(align_all)
+        toks, offsets = None, np.zeros(len(units) + 1, dtype=np.int64)
+    return matrix, toks, offsets
 
 
 def _align(q: np.ndarray, t: np.ndarray) -> float:
