@@ -27,7 +27,7 @@ PROJECT_ROOT = PACKAGE_DIR.parent  # the checkout (bench/ sits here); not used f
 BUNDLED_CORPUS = PACKAGE_DIR / "corpus"  # package data; in a checkout a link to ../corpus
 DATA_DIR_NAME = ".rag"
 # RAG_ variables read outside Settings (by the CLI or the test suite), so not unknown
-OTHER_ENV = {"RAG_AUTH", "RAG_DEBUG", "RAG_TEST"}
+OTHER_ENV = {"RAG_AUTH", "RAG_DEBUG", "RAG_TEST", "RAG_LLAMA_URL"}
 DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
 
 Mode = Literal["dense", "bm25", "hybrid"]
