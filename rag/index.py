@@ -447,6 +447,7 @@ class Index:
             if path.is_file():
                 files[path.relative_to(folder).as_posix()] = _sha256_file(path)
         manifest = {**self.manifest, "files": files}
+        manifest["checksum"] = manifest_checksum(manifest)
         tmp = folder / (MANIFEST + ".tmp")
         tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, folder / MANIFEST)
@@ -573,6 +574,14 @@ def pipeline_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def manifest_checksum(manifest: dict) -> str:
+    """sha256 of the manifest's content without its own ``checksum`` field."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    ).hexdigest()
+
+
 def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     try:
@@ -586,6 +595,10 @@ def read_manifest(folder: Path) -> dict:
             f"{path} has format version {manifest.get('format_version') if isinstance(manifest, dict) else '?'}"
             f", this program reads {FORMAT_VERSION}"
         )
+    if manifest.get("checksum") != manifest_checksum(manifest):
+        # the manifest checks itself: a changed byte anywhere in it (the per-document records
+        # included) is damage, not a different build
+        raise IndexReadError(f"{path} does not match its own checksum (edited or corrupted)")
     return manifest
 
 

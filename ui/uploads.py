@@ -244,7 +244,9 @@ def remove(bot, name: str) -> str:
 
 
 def rows(bot) -> list[dict]:
-    return document_rows(bot.index.manifest)
+    """The document list of the page; empty for a bot without an index (a test double)."""
+    index = getattr(bot, "index", None)
+    return document_rows(index.manifest) if index is not None else []
 
 
 def private_upload_dir() -> Path:
