@@ -25,10 +25,22 @@ class Citation:
     source_text: str = ""  # the document's raw text over [char_start, char_end)
     passage: str = ""  # the whole cited passage (display text), for context around the quote
     score: float = 0.0  # how well the quoted text matches the question
+    page: int | None = None  # 1-based page of the quote in a paged document (PDF), else None
+    page_end: int | None = None
+    changed: str = ""  # "has changed" / "was removed": the file is no longer what was indexed
 
     @property
     def heading(self) -> str:
         return " > ".join(self.heading_path)
+
+    @property
+    def where(self) -> str:
+        """``p. 12`` (``pp. 3-4``) for a paged document, else ``lines 8-9``."""
+        if self.page is not None:
+            if self.page_end and self.page_end != self.page:
+                return f"pp. {self.page}-{self.page_end}"
+            return f"p. {self.page}"
+        return f"lines {self.line_start}-{self.line_end}"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -104,7 +116,4 @@ class Answer:
     @property
     def sources(self) -> list[str]:
         """One line per citation: ``[n] heading path (document, lines a-b)``."""
-        return [
-            f"[{c.number}] {c.heading} ({c.document}, lines {c.line_start}-{c.line_end})"
-            for c in self.citations
-        ]
+        return [f"[{c.number}] {c.heading} ({c.document}, {c.where})" for c in self.citations]

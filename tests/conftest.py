@@ -73,3 +73,37 @@ def real_bot(real_data_dir: Path):
 
 def pytest_configure(config):
     os.environ.setdefault("RAG_TEST", "1")
+
+
+# ---- real documents in other formats, made once per session (Chromium for the PDFs) --------------
+
+
+def _need_chromium() -> None:
+    import shutil
+
+    if not (shutil.which("chromium") or Path("/usr/bin/chromium").exists()):
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed: apt-get install chromium (make browser-deps)")
+        pytest.skip("Chromium is not installed: apt-get install chromium")
+
+
+@pytest.fixture(scope="session")
+def profile_files(tmp_path_factory) -> dict[str, Path]:
+    """The bundled profile as PDF (Chromium print, running header, page footer, outline), Word
+    and HTML (with navigation, a script and a footer around it)."""
+    _need_chromium()
+    from bench.docgen import html_to_pdf, markdown_to_docx, markdown_to_html
+
+    out = tmp_path_factory.mktemp("profile-files")
+    md = PROFILE.read_text(encoding="utf-8")
+    files = {"md": out / "sensetime_profile.md"}
+    files["md"].write_text(md, encoding="utf-8")
+    files["html"] = out / "sensetime_profile.html"
+    files["html"].write_text(markdown_to_html(md, "SenseTime profile"), encoding="utf-8")
+    files["pdf"] = html_to_pdf(
+        markdown_to_html(md, "SenseTime profile", boilerplate=False),
+        out / "sensetime_profile.pdf",
+        header="SenseTime company profile",
+    )
+    files["docx"] = markdown_to_docx(md, out / "sensetime_profile.docx")
+    return files

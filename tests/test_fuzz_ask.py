@@ -120,6 +120,13 @@ def visible(question: str) -> str:
 def check_ask(bot, question, history) -> None:
     try:
         answer = bot.ask(question, history=history)
+    except HistoryError as exc:
+        # refused only when the history really is over a limit (issue 14: turns, characters)
+        limits = bot.settings.history_limits()
+        texts = [t if isinstance(t, str) else str(t) for t in history or []]
+        over = len(texts) > limits.max_turns or sum(map(len, texts)) > limits.max_chars
+        assert over and ("the limit is" in str(exc) or "characters of questions" in str(exc)), exc
+        return
     except QuestionError as exc:
         assert "empty" in str(exc) and not visible(question), (question, exc)
         return
@@ -153,6 +160,7 @@ def check_ask(bot, question, history) -> None:
 @example(question="\ud800\udfff\x00", history=["\x00"])
 @example(question="   \n\t", history=None)
 @example(question="When was it founded?", history=[{"role": "user", "content": None}, 5, None])
+@example(question="0", history=["s" * 200_001])  # over the history limit: a clear HistoryError
 def test_ask_answers_or_refuses_clearly_on_any_input(bot, question, history):
     check_ask(bot, question, history)
 

@@ -15,12 +15,14 @@ environment (no telemetry, no hub) is set, so importing this module is cheap.
 
 import functools
 import ipaddress
+import os
+import shutil
 import sys
 from pathlib import Path
 
 from rag.feedback import FeedbackLog
 from rag.settings import apply_offline_env
-from ui import chat
+from ui import chat, uploads
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -175,6 +177,37 @@ def build_app(
     def on_clear():
         return "", [], [], [], {}
 
+    def on_upload(files, progress=gr.Progress()):  # noqa: B008 - Gradio's progress idiom
+        paths = [f if isinstance(f, str) else getattr(f, "path", str(f)) for f in files or []]
+        if not paths:
+            return gr.skip(), gr.skip(), None
+        progress(0.1, desc=f"Reading {len(paths)} file(s)")
+        results = uploads.add_uploads(bot, paths)
+        progress(1.0, desc="Indexed")
+        lines = [
+            (
+                "\u2714 "
+                if r.status == "added"
+                else "\u2139 "
+                if r.status == "duplicate"
+                else "\u2716 "
+            )
+            + chat.escape(r.message)
+            for r in results
+        ]
+        return "<br>".join(lines), uploads.rows(bot), None
+
+    def on_remove(name):
+        try:
+            message = chat.escape(uploads.remove(bot, name))
+        except ValueError as exc:
+            message = "\u2716 " + chat.escape(str(exc))
+        return message, uploads.rows(bot)
+
+    def on_tick(shown):
+        current = uploads.rows(bot)
+        return gr.skip() if current == shown else current
+
     def ask(
         question: str,
         history: list[str] | None = None,
@@ -213,7 +246,8 @@ def build_app(
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
-    with gr.Blocks(title=title, fill_width=False) as demo:
+    # uploaded files older than an hour are deleted every 10 minutes, and all of them at shutdown
+    with gr.Blocks(title=title, fill_width=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown(
             f"## {chat.escape(title)}\n"
             "Answers are sentences quoted from the documents; each shows its sources. "
@@ -270,6 +304,47 @@ def build_app(
                             "against its sources; extractive: quoted sentences",
                             elem_id="generator",
                         )
+                with gr.Accordion("Documents", open=True, elem_id="documents"):
+                    upload = gr.File(
+                        label="Add documents (PDF, Word, HTML, markdown, text): drop files here",
+                        file_count="multiple",
+                        file_types=list(uploads.ALLOWED_SUFFIXES),
+                        type="filepath",
+                        height=120,
+                        elem_id="upload",
+                    )
+                    upload_status = gr.Markdown("", elem_id="upload-status")
+                    doc_rows = gr.State(uploads.rows(bot))
+
+                    @gr.render(inputs=doc_rows)
+                    def show_documents(rows):
+                        for i, row in enumerate(rows or []):
+                            with gr.Row(equal_height=True, elem_classes=["rag-doc"]):
+                                pages = f" \u00b7 {row['pages']} pages" if row.get("pages") else ""
+                                detail = (
+                                    f"{row['type']}{pages} \u00b7 {row['chunks']} chunks"
+                                    if row["status"] == "indexed"
+                                    else row["status"]
+                                )
+                                gr.Markdown(
+                                    f"**{chat.escape(row['name'])}**<br>"
+                                    f"<small>{chat.escape(detail)}</small>",
+                                    elem_classes=["rag-doc-name"],
+                                )
+                                button = gr.Button(
+                                    "Remove",
+                                    size="sm",
+                                    scale=0,
+                                    min_width=70,
+                                    elem_id=f"remove-{i}",
+                                    elem_classes=["rag-remove"],
+                                )
+                                button.click(
+                                    functools.partial(on_remove, row["name"]),
+                                    outputs=[upload_status, doc_rows],
+                                    **private,
+                                )
+
         with gr.Accordion(
             "Retrieval debug: the passages retrieved for the last question", open=False
         ):
@@ -300,12 +375,21 @@ def build_app(
         )
         chatbot.like(on_like, inputs=[chatbot, answers], outputs=None, **private)
         clear.click(on_clear, outputs=outputs, **private)
+        upload.upload(
+            on_upload, inputs=[upload], outputs=[upload_status, doc_rows, upload], **private
+        )
+        gr.Timer(5).tick(on_tick, inputs=[doc_rows], outputs=[doc_rows], **private)
         chatbot.clear(on_clear, outputs=outputs, **private)
         if settings.has_llm:
             gr.api(ask_llm, api_name="ask", api_visibility="public")
         else:
             gr.api(ask, api_name="ask", api_visibility="public")
 
+    # gr.render registers its re-render event as "undocumented" (callable by API clients); the
+    # page's own events are all private
+    for fn in demo.fns.values():
+        if fn.api_visibility == "undocumented":
+            fn.api_visibility = "private"
     demo.queue(default_concurrency_limit=concurrency)
     return demo
 
@@ -345,13 +429,25 @@ def serve(
     from ui.guard import Guard
 
     settings = bot.settings
+    max_file = int(settings.upload_max_mb * 2**20)
+    # outermost first: the login (and request limits) guard, then the upload checks
     guard = Middleware(
         Guard,
         login=bool(auth),
         throttle=throttle,
         max_body_bytes=settings.max_request_bytes,
+        max_upload_bytes=max_file * uploads.MAX_FILES + 2**16,  # files plus multipart headers
         max_json_depth=settings.max_history_depth + 8,  # {"data": [...]} and a message's fields
     )
+    upload_guard = Middleware(
+        uploads.UploadGuard,
+        max_file_bytes=max_file,
+        quota_bytes=int(settings.upload_quota_mb * 2**20),
+    )
+    # Gradio keeps uploads in GRADIO_TEMP_DIR, read when the server app is made: a private
+    # folder per server, removed at exit (and each upload deleted once copied into the corpus)
+    upload_dir = uploads.private_upload_dir()
+    os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)
     try:
         demo.launch(
             server_name=host,
@@ -369,12 +465,23 @@ def serve(
             enable_monitoring=False,
             theme=gr.themes.Default(primary_hue="indigo", secondary_hue="amber"),
             css=CSS,
-            app_kwargs={"middleware": [guard]},
+            max_file_size=max_file,
+            app_kwargs={"middleware": [guard, upload_guard]},
         )
     except OSError as exc:
         raise ValueError(
             f"cannot listen on {host}:{port} ({exc}): pass another --port, or stop what uses it"
         ) from None
+    close = demo.close
+
+    def close_and_clean(*args, **kwargs):
+        try:
+            return close(*args, **kwargs)
+        finally:
+            shutil.rmtree(upload_dir, ignore_errors=True)
+
+    demo.close = close_and_clean
+    demo.upload_dir = upload_dir
     shown = f"[{host}]" if ":" in host else host
     return demo, f"http://{shown}:{demo.server_port}/"
 

@@ -109,11 +109,20 @@ def highlight(passage: str, quotes: list[str]) -> tuple[str, bool]:
 
 def source_title(c: Citation) -> str:
     """``[1] Heading > Path · document · lines 8-9``, escaped (the title is rendered as markdown)."""
-    lines = (
-        f"line {c.line_start}"
-        if c.line_start == c.line_end
-        else (f"lines {c.line_start}\u2013{c.line_end}")
-    )
+    if getattr(c, "page", None) is not None:
+        lines = (
+            f"p. {c.page}"
+            if not c.page_end or c.page_end == c.page
+            else f"pp. {c.page}\u2013{c.page_end}"
+        )
+    else:
+        lines = (
+            f"line {c.line_start}"
+            if c.line_start == c.line_end
+            else (f"lines {c.line_start}\u2013{c.line_end}")
+        )
+    if getattr(c, "changed", ""):
+        lines += f" \u00b7 {escape('the file ' + c.changed + ' since it was indexed')}"
     heading = " \u203a ".join(c.heading_path) or "(no heading)"
     return f"{escape(f'[{c.number}]')} {escape(heading)} \u00b7 {escape(c.document)} \u00b7 {lines}"
 

@@ -1,0 +1,443 @@
+"""PDF: text in reading order with headings, page by page (pypdfium2 for text, pdfplumber for tables).
+
+- Characters, their boxes and font sizes come from PDFium (pypdfium2: C++, about 20 pages a second
+  here, where pure-Python pdfminer managed under one on Chromium's glyph-by-glyph PDFs). Lines are
+  put in reading order column by column: a page whose lines split into a left and a right column
+  (a gutter no line crosses) reads down the left column, then the right one.
+- A page with ruling lines (a drawn grid) is also given to pdfplumber's table finder; each table
+  comes through as one list item per row, ``cell | cell | cell``, in place of its cells' loose text.
+- Headings: from the PDF outline (bookmarks) when it names lines on the pages; otherwise from font
+  sizes: lines set larger than the body text, one heading level per distinct size.
+- Running headers and footers (a line in the top or bottom margin that repeats, digits aside, on at
+  least half of the pages) and bare page numbers are dropped; a word hyphenated at a line end is
+  joined ("infor-" + "mation" -> "information").
+- Encrypted files and files without a text layer (scans) are refused with the fix.
+
+Each page's text starts at ``Extracted.pages[i]`` (character offset), so any offset maps to a page.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from rag.readers import Extracted, ReadError
+
+LIGATURES = str.maketrans(
+    {
+        "\ufb00": "ff",
+        "\ufb01": "fi",
+        "\ufb02": "fl",
+        "\ufb03": "ffi",
+        "\ufb04": "ffl",
+        "\ufb05": "st",
+        "\ufb06": "st",
+        "\u00ad": "",
+    }
+)
+MARGIN = 0.09  # top and bottom share of a page where running headers and footers live
+HEADING_RATIO = 1.12  # a line this much larger than the body text is a heading
+MAX_HEADING_CHARS = 160
+BULLETS = "\u2022\u25cf\u25aa\u25e6\u2023\u2043\u25a0\u25a1\u2219\u00b7-*\u2013"
+PAGE_NUMBER_RE = re.compile(
+    r"^(page\s*)?[\divxlc]{1,7}(\s*(of|/)\s*\d{1,5})?$|^[-\u2013(]\s*\d{1,5}\s*[-\u2013)]$", re.I
+)
+
+
+@dataclass
+class Line:
+    text: str
+    size: float
+    top: float  # distance from the top of the page
+    bottom: float
+    x0: float
+    box: int  # the text box (block) it belongs to
+    bold: bool = False
+    heading: int = 0  # heading level, 0 for body text
+    bullet: bool = False  # a list marker is drawn (as a small shape) just left of the line
+    x1: float = 0.0
+    table: list[list[str]] | None = None  # a table standing in for its cells' text
+
+
+ENCRYPTED = (
+    "is an encrypted (password-protected) PDF; remove the password, e.g. "
+    "`qpdf --decrypt --password=... in.pdf out.pdf`, and add the decrypted file"
+)
+
+
+def _open(data: bytes):
+    import pypdfium2 as pdfium
+
+    try:
+        return pdfium.PdfDocument(data)
+    except Exception as exc:
+        if "password" in str(exc).lower():
+            raise ReadError(ENCRYPTED) from None
+        raise ReadError(
+            f"is a damaged or truncated PDF ({exc}); re-export or re-download it"
+        ) from None
+
+
+def _page_lines(page, data: bytes, number: int) -> tuple[list[Line], float]:
+    """The text lines of one page in reading order (tables replaced by one ``Line`` each), and
+    the page height."""
+    import pypdfium2.raw as raw
+
+    width, height = page.get_size()
+    textpage = page.get_textpage()
+    lines: list[Line] = []
+    chars: list[str] = []
+    sizes: list[float] = []
+    weights: list[int] = []
+    box = [0.0, 0.0, 0.0, 0.0]  # x0, top, x1, bottom of the current line
+
+    def close() -> None:
+        text = "".join(chars).strip()
+        if text:
+            size = Counter(sizes).most_common(1)[0][0] if sizes else 0.0
+            bold = bool(weights) and sum(w >= 600 for w in weights) > 0.8 * len(weights)
+            lines.append(Line(text, size, box[1], box[3], box[0], len(lines), bold, x1=box[2]))
+        chars.clear()
+        sizes.clear()
+        weights.clear()
+
+    handle = textpage.raw
+    for i in range(textpage.count_chars()):
+        code = raw.FPDFText_GetUnicode(handle, i)
+        # PDFium reports a hyphen at a line end as U+0002; _join decides whether it stays
+        ch = "-" if code == 2 else chr(code) if 0 < code < 0x110000 else ""
+        if ch in ("\r", "\n"):
+            close()
+            continue
+        if raw.FPDFText_IsGenerated(handle, i) == 1 and ch != " ":
+            continue
+        left, bottom, right, top = textpage.get_charbox(i)
+        ctop, cbottom = height - top, height - bottom
+        if chars and ch.strip() and (ctop > box[3] + 1 or cbottom < box[1] - 1):
+            close()  # a jump to another baseline without a line break from PDFium
+        if not chars:
+            box[:] = [left, ctop, right, cbottom]
+        if ch.strip():
+            box[0], box[2] = min(box[0], left), max(box[2], right)
+            box[1], box[3] = min(box[1], ctop), max(box[3], cbottom)
+            sizes.append(round(raw.FPDFText_GetFontSize(handle, i), 1))
+            weights.append(raw.FPDFText_GetFontWeight(handle, i))
+        chars.append(ch)
+    close()
+    textpage.close()
+
+    marks, horizontal, vertical, boxes = [], 0, 0, 0
+    for obj in page.get_objects(filter=(raw.FPDF_PAGEOBJ_PATH,), max_depth=2):
+        left, bottom, right, top = obj.get_bounds()
+        w, h = right - left, top - bottom
+        if 1 <= w <= 8 and 1 <= h <= 8 and 0.5 <= w / h <= 2:
+            marks.append((right, height - (top + bottom) / 2))
+        elif h <= 2 and w >= 15:
+            horizontal += 1
+        elif w <= 2 and h >= 8:
+            vertical += 1
+        elif w >= 10 and h >= 8 and w < width * 0.9:
+            boxes += 1  # a stroked cell
+    for ln in lines:
+        ln.bullet = any(0 <= ln.x0 - mx <= 24 and ln.top <= my <= ln.bottom for mx, my in marks)
+    lines = _reading_order(lines, width)
+    if (horizontal >= 3 and vertical >= 2) or boxes >= 4:
+        lines = _with_tables(lines, data, number)
+    return lines, height
+
+
+def _reading_order(lines: list[Line], width: float) -> list[Line]:
+    """Lines top to bottom; on a two-column page (a vertical gutter near the middle that no line
+    crosses, with text on both sides) the left column first, then the right one."""
+    lines = sorted(lines, key=lambda ln: (round(ln.top, 0), ln.x0))
+    if len(lines) < 6:
+        return lines
+    for gutter in sorted(
+        range(int(width * 0.3), int(width * 0.7), 4), key=lambda x: abs(x - width / 2)
+    ):
+        crossing = [ln for ln in lines if ln.x0 < gutter < ln.x1]
+        left = [ln for ln in lines if ln.x1 <= gutter]
+        right = [ln for ln in lines if ln.x0 >= gutter]
+        if len(left) < 3 or len(right) < 3:
+            continue
+        # lines spanning both columns (a title, a footer) may sit above or below the columns only
+        first = min(x.top for x in left + right)
+        last = max(x.bottom for x in left + right)
+        above = [ln for ln in crossing if ln.bottom <= first + 1]
+        below = [ln for ln in crossing if ln.top >= last - 1]
+        if len(above) + len(below) == len(crossing):
+            return above + left + right + below
+    return lines
+
+
+def _with_tables(lines: list[Line], data: bytes, number: int) -> list[Line]:
+    """Replace the lines inside each table pdfplumber finds on page ``number`` by one table line."""
+    try:
+        import pdfplumber
+
+        with pdfplumber.open(io.BytesIO(data), pages=[number + 1]) as pdf:  # 1-based
+            page = pdf.pages[0]
+            tables = [
+                (t.bbox, [[_cell(c) for c in row] for row in t.extract()])
+                for t in page.find_tables()
+                if len(t.rows) >= 2
+            ]
+    except Exception:  # a table that cannot be read stays loose text
+        return lines
+    out: list[Line] = []
+    placed: set[int] = set()
+    for ln in lines:
+        hit = -1
+        for i, ((x0, top, x1, bottom), _) in enumerate(tables):
+            cy, cx = (ln.top + ln.bottom) / 2, (ln.x0 + ln.x1) / 2
+            if top - 1 <= cy <= bottom + 1 and x0 - 1 <= cx <= x1 + 1:
+                hit = i
+                break
+        if hit < 0:
+            out.append(ln)
+        elif hit not in placed:
+            placed.add(hit)
+            (x0, top, x1, bottom), rows = tables[hit]
+            out.append(Line("", ln.size, top, bottom, x0, -1 - hit, table=rows, x1=x1))
+    return out
+
+
+def _cell(value) -> str:
+    return " ".join(str(value or "").split())
+
+
+def _key(text: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
+
+
+def _drop_running(pages: list[list[Line]], heights: list[float]) -> None:
+    """Remove running headers/footers and page numbers from the margins, in place."""
+    counts: Counter[str] = Counter()
+    for lines, h in zip(pages, heights, strict=True):
+        seen = {_key(ln.text) for ln in lines if ln.table is None and _in_margin(ln, h)}
+        counts.update(seen)
+    n = len(pages)
+    running = {k for k, c in counts.items() if n >= 2 and c >= max(2, 0.5 * n)}
+    for i, (lines, h) in enumerate(zip(pages, heights, strict=True)):
+        pages[i] = [
+            ln
+            for ln in lines
+            if ln.table is not None
+            or not _in_margin(ln, h)
+            or (_key(ln.text) not in running and not PAGE_NUMBER_RE.match(ln.text.strip()))
+        ]
+
+
+def _in_margin(line: Line, height: float) -> bool:
+    return line.bottom <= height * MARGIN or line.top >= height * (1 - MARGIN)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^\w]+", " ", text.lower()).strip()
+
+
+def _outline(pdf) -> list[tuple[int, int, str]]:
+    """(page number, level, title) of each outline entry (bookmark) that points at a page."""
+    out = []
+    try:
+        for item in pdf.get_toc(max_depth=6):
+            dest = item.get_dest()
+            index = dest.get_index() if dest is not None else None
+            title = item.get_title()
+            if index is not None and title:
+                out.append((index + 1, min(item.level + 1, 6), title))
+    except Exception:  # no outline, or one that does not resolve: fall back to font sizes
+        return []
+    return out
+
+
+def _mark_headings(pages: list[list[Line]], outline: list[tuple[int, int, str]]) -> None:
+    """Set ``Line.heading`` from the outline when it matches lines, else from font sizes."""
+    matched = 0
+    for page_no, level, title in outline:
+        want = _norm(title)
+        if not want:
+            continue
+        for ln in pages[page_no - 1] if page_no <= len(pages) else []:
+            if ln.table is None and not ln.heading and _norm(ln.text) == want:
+                ln.heading = max(1, level)
+                matched += 1
+                break
+    if outline and matched >= max(1, len(outline) // 2):
+        return
+    for lines in pages:
+        for ln in lines:
+            ln.heading = 0
+    weights: Counter[float] = Counter()
+    for lines in pages:
+        for ln in lines:
+            if ln.table is None and ln.size:
+                weights[ln.size] += len(ln.text)
+    if not weights:
+        return
+    body = weights.most_common(1)[0][0]
+    sizes = sorted(
+        {
+            ln.size
+            for lines in pages
+            for ln in lines
+            if ln.table is None and ln.size >= body * HEADING_RATIO and _heading_like(ln.text)
+        },
+        reverse=True,
+    )
+    level_of = {s: min(i + 1, 6) for i, s in enumerate(sizes)}
+    for lines in pages:
+        for ln in lines:
+            if ln.table is None and ln.size in level_of and _heading_like(ln.text):
+                ln.heading = level_of[ln.size]
+
+
+def _heading_like(text: str) -> bool:
+    t = text.strip()
+    return (
+        0 < len(t) <= MAX_HEADING_CHARS
+        and any(ch.isalpha() for ch in t)
+        and not (t.endswith((".", ",", ";")) and len(t.split()) > 8)
+    )
+
+
+def _join(prev: str, nxt: str) -> str:
+    """Join two lines of one paragraph, undoing a hyphenation at the line end: "infor-" +
+    "mation" -> "information", but "large-" + "scale" stays "large-scale" (the joined form is not
+    a word while the first part is; word frequencies from ``wordfreq``)."""
+    m = re.search(r"([^\W\d_]+)-$", prev)
+    if m and nxt[:1].islower():
+        first = m.group(1)
+        second = re.match(r"[^\W\d_]*", nxt).group(0)
+        if _dehyphenate(first, second):
+            return prev[:-1] + nxt
+        return prev + nxt
+    return f"{prev} {nxt}"
+
+
+def _dehyphenate(first: str, second: str) -> bool:
+    try:
+        from wordfreq import zipf_frequency
+    except ImportError:  # pragma: no cover - wordfreq is a dependency
+        return True
+    joined = zipf_frequency(first + second, "en")
+    return (
+        joined >= 2.0
+        or (zipf_frequency(first, "en") < 2.0 and joined > 0)
+        or (joined >= zipf_frequency(first, "en") * 0.5 and joined > 1.0)
+    )
+
+
+def _bullet(text: str) -> str | None:
+    """The item text when a line starts with a bullet or a number marker, else None."""
+    m = re.match(rf"^\s*(?:[{re.escape(BULLETS)}]|\d{{1,3}}[.)])\s+(.*)$", text)
+    return m.group(1) if m else None
+
+
+def _render_page(lines: list[Line]) -> str:
+    """Markdown-shaped text of one page: headings, paragraphs, list items, table rows.
+
+    A line continues the paragraph (or item) above it when it sits right below it (a gap under
+    about half a line), starts at about the same place and carries no list marker."""
+    out: list[str] = []
+    para = ""
+    item = False
+    prev: Line | None = None
+    left = 0.0  # where the current paragraph's continuation lines start
+
+    def flush() -> None:
+        nonlocal para, item
+        if para:
+            out.append(("- " if item else "") + para + ("\n" if item else "\n\n"))
+        para, item = "", False
+
+    for ln in lines:
+        if ln.table is not None:
+            flush()
+            rows = [r for r in ln.table if any(r)]
+            out.append("".join("- " + " | ".join(r) + "\n" for r in rows) + "\n")
+            prev = None
+            continue
+        text = ln.text.strip()
+        if text.startswith("#"):
+            text = "\\" + text
+        if ln.heading:
+            if (
+                prev is not None
+                and prev.heading == ln.heading
+                and _below(prev, ln)
+                and out
+                and out[-1].startswith("#")
+            ):
+                out[-1] = out[-1].rstrip("\n") + " " + text + "\n\n"  # a heading over two lines
+            else:
+                flush()
+                out.append("#" * ln.heading + " " + text + "\n\n")
+            prev = ln
+            continue
+        marker = _bullet(text)
+        if ln.bullet or marker is not None:
+            flush()
+            para, item, left = (text if marker is None else marker), True, ln.x0
+            if marker is not None:
+                left = ln.x0 + 8
+        elif (
+            para
+            and prev is not None
+            and not prev.heading
+            and (ln.box == prev.box or _below(prev, ln))
+            and left - 3 <= ln.x0 <= left + 40
+        ):
+            para = _join(para, text)
+        else:
+            flush()
+            para, left = text, ln.x0
+        prev = ln
+    flush()
+    return "".join(out)
+
+
+def _below(prev: Line, ln: Line) -> bool:
+    """``ln`` follows ``prev`` in the same column with at most about half a line between."""
+    height = max(ln.bottom - ln.top, 1.0)
+    return -1 <= ln.top - prev.bottom <= 0.6 * height
+
+
+def read_pdf(data: bytes) -> Extracted:
+    pdf = _open(data)
+    try:
+        try:
+            pages, heights = [], []
+            for number in range(len(pdf)):
+                page = pdf[number]
+                lines, height = _page_lines(page, data, number)
+                page.close()
+                pages.append(lines)
+                heights.append(height)
+        except ReadError:
+            raise
+        except Exception as exc:
+            raise ReadError(
+                f"is a damaged or truncated PDF ({type(exc).__name__}); re-export or re-download it"
+            ) from None
+        if not pages:
+            raise ReadError("is a PDF with no pages; re-export it")
+        _drop_running(pages, heights)
+        # page numbers and running lines alone are no text either (a scan printed with a footer)
+        if not any(ln.text.strip() or ln.table for lines in pages for ln in lines):
+            raise ReadError(
+                "no text layer: run OCR first, e.g. ocrmypdf (`ocrmypdf in.pdf out.pdf`), and add "
+                "the result (this looks like a scanned or image-only PDF)"
+            )
+        _mark_headings(pages, _outline(pdf))
+    finally:
+        pdf.close()
+    parts, starts, pos = [], [], 0
+    for lines in pages:
+        starts.append(pos)
+        text = _render_page(lines).translate(LIGATURES)
+        parts.append(text)
+        pos += len(text)
+    return Extracted(text="".join(parts), kind="pdf", pages=starts)
