@@ -377,7 +377,7 @@ class Chatbot:
             )
             passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
         else:
-            passages = retriever.retrieve(query, qvec, k, mode)
+            passages = serving.retriever.retrieve(query, qvec, k, mode)
         t2 = time.perf_counter()
         timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
         return passages, fvec, q_tokens, timings

@@ -130,10 +130,6 @@ def check_ask(bot, question, history) -> None:
     except QuestionError as exc:
         assert "empty" in str(exc) and not visible(question), (question, exc)
         return
-    except HistoryError as exc:
-        # over the history limits (issue 14): refused with what to send instead
-        assert "history" in str(exc) and "send" in str(exc), exc
-        return
     assert visible(question), "an empty question must be refused, not answered"
     d = answer.to_dict()
     json.dumps(d, ensure_ascii=False).encode("utf-8")  # what the API and the UI send
