@@ -68,7 +68,7 @@ def test_chat_help_names_the_file_the_prompt_and_the_variable():
 
 
 def test_the_login_comes_from_a_file_or_a_prompt(tmp_path):
-    from rag.cli import resolve_login
+    from ui.cli import resolve_login
 
     f = tmp_path / "login"
     f.write_text("\nalice:s3:cret\n")

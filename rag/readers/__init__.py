@@ -18,30 +18,15 @@ This package reads and converts; it does not chunk, repair or embed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from rag.readers.base import Extracted, ReadError
+
+__all__ = ["Extracted", "ReadError", "extract", "sniff"]
 
 KINDS = ("markdown", "text", "pdf", "docx", "html")
 SANDBOXED = ("pdf", "docx", "html")
 # the file names the corpus folder scan picks up (an upload or `rag add` may have any name: its
 # content decides); other files in the folder (images, data) are left alone
 DOC_SUFFIXES = (".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm", ".xhtml")
-
-
-class ReadError(ValueError):
-    """A file cannot be read; the message says why and what to do (without the file name,
-    which the caller puts in front)."""
-
-
-@dataclass
-class Extracted:
-    text: str
-    kind: str
-    pages: list[int] = field(default_factory=list)  # char offset where page i+1 starts (PDF)
-    title: str = ""
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 _IMAGE_MAGIC = {

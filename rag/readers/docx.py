@@ -12,7 +12,7 @@ import io
 import re
 import zipfile
 
-from rag.readers import Extracted, ReadError
+from rag.readers.base import Extracted, ReadError
 
 MAX_UNPACKED = 200 * 2**20  # bytes the whole archive may expand to
 MAX_RATIO = 100  # uncompressed / compressed size of any one large entry

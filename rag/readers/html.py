@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from rag.readers import Extracted, ReadError
+from rag.readers.base import Extracted, ReadError
 
 DROP = (
     "script", "style", "noscript", "template", "iframe", "svg", "canvas", "nav", "header",

@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from rag.readers import Extracted, ReadError
+from rag.readers.base import Extracted, ReadError
 
 LIGATURES = str.maketrans(
     {

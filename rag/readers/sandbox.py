@@ -17,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rag.readers import Extracted, ReadError, extract
+from rag.readers import extract
+from rag.readers.base import Extracted, ReadError
 
 TIME_LIMIT = 60.0  # seconds per file
 MEMORY_LIMIT = 2 * 2**30  # bytes of address space for the reading child

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.readers import Extracted, ReadError
+from rag.readers.base import Extracted, ReadError
 
 
 def read_text(data: bytes, kind: str = "markdown") -> Extracted:
