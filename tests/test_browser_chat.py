@@ -266,7 +266,7 @@ def test_hostile_question_is_shown_as_text_and_the_abstention_is_distinct(page):
 
 
 def test_example_question_and_clear(page):
-    page.locator("#chat").get_by_text("Who founded SenseTime?").click()
+    page.locator("#chat").get_by_text("Who is SenseTime's founder?").click()
     page.wait_for_selector(".rag-answer")
     assert "Xiao'ou Tang" in page.locator(".rag-answer").first.inner_text()
     page.locator("#clear").click()

@@ -71,7 +71,7 @@ def test_defaults_bind_loopback_and_print_the_url(fake_serving, tmp_path):
     assert fake_serving["concurrency"] == 4
     assert fake_serving["feedback"].path == tmp_path / "data" / "feedback.jsonl"
     assert fake_serving["title"] == "Ask the SenseTime company profile"
-    assert fake_serving["examples"][0] == "Who set SenseTime up, and in which year?"
+    assert fake_serving["examples"][0] == "Who is SenseTime's founder?"
 
 
 def test_another_corpus_gets_a_generic_title_and_no_examples(fake_serving, tmp_path):

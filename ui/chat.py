@@ -31,11 +31,11 @@ MAX_SHOWN_CHARS = 4000  # a longer question is shown cut (the engine truncates i
 
 # starter questions shown for the bundled profile (written for the page; none is in a question set)
 EXAMPLES = [
-    "Who set SenseTime up, and in which year?",
+    "Who is SenseTime's founder?",
     "What are the four platforms of the 1+4 plan?",
     "What does SenseCare offer hospitals?",
     "In which cities does SenseTime do research?",
-    "What restrictions has the US placed on SenseTime?",
+    "Which US list is SenseTime on, and why?",
 ]
 
 # Characters that mean something to HTML or to markdown (emphasis, links, images, lists, headings,

@@ -170,7 +170,7 @@ class Composer:
             )
         p = self.model.p_answerable(question_x)
         thr = self.model.threshold_for(cfg.decide)
-        score = f"P(answerable) {p:.2f}, threshold {thr:.2f}"
+        score = f"score P(answerable) {p:.2f}, threshold {thr:.2f}"
         if cfg.decide == "rules+model":
             veto = rules  # the checks in order and the evidence score, then the model
         else:
