@@ -104,51 +104,6 @@ TOKEN_RE = re.compile(r"[\w'’&.+-]*\w")
 NAME_RE = re.compile(r"[A-Z0-9][\w'’&.-]*(?:\s+(?:of\s+|&\s+|and\s+)?[A-Z0-9][\w'’&.-]*)*")
 
 
-def _text_of(content) -> str:
-    """Text of a message content: a string, a list of blocks ({"type": "text", "text": ...}), a dict."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        if "text" in content:
-            return _text_of(content["text"])
-        if "content" in content:
-            return _text_of(content["content"])
-        return ""
-    if isinstance(content, (list, tuple)):
-        return " ".join(t for t in (_text_of(c) for c in content) if t)
-    return str(content)
-
-
-def normalise_history(history) -> list[str]:
-    """The user's earlier questions, oldest first, from any of the shapes callers send.
-
-    Accepts None; a list of strings (each a user question); a list of ``{"role", "content"}``
-    messages whose content is a string or a list of blocks (Gradio 6 browser); a list of
-    ``(user, bot)`` pairs; or a mix. Assistant messages are skipped. The input is not modified.
-    """
-    if not history:
-        return []
-    out: list[str] = []
-    for turn in history:
-        if isinstance(turn, str):
-            text = turn
-        elif isinstance(turn, dict):
-            role = turn.get("role", "user")
-            if role != "user":
-                continue
-            text = _text_of(turn.get("content"))
-        elif isinstance(turn, (list, tuple)) and turn:
-            text = _text_of(turn[0])
-        else:
-            continue
-        text = " ".join(text.split())
-        if text:
-            out.append(text)
-    return out
-
-
 def _names(question: str) -> list[tuple[str, bool]]:
     """Name-like runs of capitalised words, each cut at a possessive ("Acme's 2023" ->
     "Acme"), with whether the run is standalone: not a possessive and not followed by a

@@ -1,6 +1,7 @@
 import pytest
 
-from rag.followup import normalise_history, rewrite, topic
+from rag.followup import rewrite, topic
+from rag.history import history_questions as normalise_history
 
 
 @pytest.mark.parametrize(
@@ -106,7 +107,8 @@ def test_topic():
     assert topic("Which US government list is Acme on?") == "Acme"
 
 
-def test_normalise_history_accepts_every_shape_and_does_not_mutate():
+def test_history_accepts_every_shape_and_does_not_mutate():
+    # rag.history reads what callers send (it replaced followup.normalise_history, issue 14)
     browser = [
         {"role": "user", "content": [{"type": "text", "text": "Who founded SenseTime?"}]},
         {"role": "assistant", "content": [{"type": "text", "text": "Xiao'ou Tang [1]"}]},
