@@ -226,7 +226,7 @@ class Guard:
         if scope["method"] in ("POST", "PUT", "PATCH") and (is_json or declared is None):
             # a JSON body is checked before the app parses it; a body of no declared length
             # (chunked) is read here up to the limit, as the app would read it whole anyway
-            body, too_large = await self._read(receive, limit)
+            body, too_large = await read_body(receive, limit)
             if too_large:
                 return await self._reply(send, 413, self._too_large(None, limit))
             if is_json:
@@ -256,22 +256,6 @@ class Guard:
             f"the request is too large ({got}; the limit is {limit:,} bytes): "
             "send a shorter question or history"
         )
-
-    @staticmethod
-    async def _read(receive, limit: int) -> tuple[bytes, bool]:
-        chunks, total = [], 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > limit:
-                return b"", True
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        return b"".join(chunks), False
 
     @staticmethod
     def _replay(body: bytes, receive):
@@ -325,3 +309,21 @@ class Guard:
                     names.append(str(label) if label else f"value {i + 1}")
                 return names
         return None
+
+
+async def read_body(receive, limit: int) -> tuple[bytes, bool]:
+    """An ASGI request body read up to ``limit`` bytes: (what was read, whether it went over).
+    Shared by the guard and the upload route (``ui.uploads``)."""
+    chunks, total = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        chunks.append(chunk)
+        if total > limit:
+            return b"".join(chunks), True
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks), False

@@ -30,6 +30,7 @@ from pathlib import Path
 from rag.documents import CorpusError
 from rag.library import Added, add_file, document_rows, remove_document
 from rag.readers import ReadError, sniff
+from ui.guard import read_body
 
 UPLOAD_PATHS = ("/gradio_api/upload", "/upload")
 ALLOWED_SUFFIXES = [".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"]
@@ -73,7 +74,7 @@ class UploadGuard:
                 return await _reply(send, 413, _too_large("the upload", size, self.max_file_bytes))
             if size > left:
                 return await _reply(send, 429, _over_quota(self.quota_bytes))
-        body, too_large = await _read(receive, min(limit, max(left, 0)) + 1)
+        body, too_large = await read_body(receive, min(limit, max(left, 0)) + 1)
         if too_large:
             if len(body) > left:
                 return await _reply(send, 429, _over_quota(self.quota_bytes))
@@ -157,22 +158,6 @@ def _user(scope, headers: dict) -> str:
         if key.startswith("access-token") and value in tokens:
             return f"user:{tokens[value]}"
     return f"addr:{(scope.get('client') or ('?', 0))[0]}"
-
-
-async def _read(receive, limit: int) -> tuple[bytes, bool]:
-    chunks, total = [], 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        total += len(chunk)
-        chunks.append(chunk)
-        if total > limit:
-            return b"".join(chunks), True
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks), False
 
 
 async def _reply(send, status: int, message: str) -> None:
