@@ -136,17 +136,6 @@ class Guard:
     # ---- helpers --------------------------------------------------------------------------------
 
     @staticmethod
-    async def _reply(send, status: int, message: str, headers: dict | None = None) -> None:
-        body = json.dumps({"error": message}).encode()
-        head = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        head += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-        await send({"type": "http.response.start", "status": status, "headers": head})
-        await send({"type": "http.response.body", "body": body})
-
-    @staticmethod
     def _path(scope) -> str:
         root = scope.get("root_path") or ""
         path = scope.get("path") or "/"
@@ -199,11 +188,11 @@ class Guard:
 
         if self.login and not is_login and not self._is_public(path):
             if not self._logged_in(scope) and not self._starting(scope, path):
-                return await self._reply(send, 401, "log in first: this chat requires a login")
+                return await reply_json(send, 401, "log in first: this chat requires a login")
         if is_login and self.login:
             wait = self.throttle.wait(client)
             if wait > 0:
-                return await self._reply(
+                return await reply_json(
                     send,
                     429,
                     f"too many wrong passwords from this address: try again in {wait:.0f} s",
@@ -217,9 +206,9 @@ class Guard:
             try:
                 size = int(declared)
             except ValueError:
-                return await self._reply(send, 400, "bad Content-Length header")
+                return await reply_json(send, 400, "bad Content-Length header")
             if size > limit:
-                return await self._reply(send, 413, self._too_large(size, limit))
+                return await reply_json(send, 413, self._too_large(size, limit))
 
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         is_json = ctype == b"application/json"
@@ -228,12 +217,12 @@ class Guard:
             # (chunked) is read here up to the limit, as the app would read it whole anyway
             body, too_large = await read_body(receive, limit)
             if too_large:
-                return await self._reply(send, 413, self._too_large(None, limit))
+                return await reply_json(send, 413, self._too_large(None, limit))
             if is_json:
                 problem = self._check_json(scope, path, body)
                 if problem:
-                    return await self._reply(send, 422, problem)
-            receive = self._replay(body, receive)
+                    return await reply_json(send, 422, problem)
+            receive = replay_body(body, receive)
 
         status: list[int] = []
 
@@ -256,19 +245,6 @@ class Guard:
             f"the request is too large ({got}; the limit is {limit:,} bytes): "
             "send a shorter question or history"
         )
-
-    @staticmethod
-    def _replay(body: bytes, receive):
-        sent = False
-
-        async def replay():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return replay
 
     def _check_json(self, scope, path: str, body: bytes) -> str | None:
         depth = json_depth(body, self.max_json_depth)
@@ -327,3 +303,30 @@ async def read_body(receive, limit: int) -> tuple[bytes, bool]:
         if not message.get("more_body"):
             break
     return b"".join(chunks), False
+
+
+async def reply_json(send, status: int, message: str, headers: dict | None = None) -> None:
+    """Answer an ASGI request with ``{"error": message}`` and ``status``, without the app."""
+    body = json.dumps({"error": message}).encode()
+    head = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    head += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+
+
+def replay_body(body: bytes, receive):
+    """A ``receive`` that hands the app the body already read, then the rest of the connection's
+    messages (a disconnect), so a checked request reaches the app unchanged."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -21,7 +21,6 @@ tests call them without Gradio.
 
 from __future__ import annotations
 
-import json
 import threading
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -30,7 +29,7 @@ from pathlib import Path
 from rag.documents import CorpusError
 from rag.library import Added, add_file, document_rows, remove_document
 from rag.readers import ReadError, sniff
-from ui.guard import read_body
+from ui.guard import read_body, replay_body, reply_json
 
 UPLOAD_PATHS = ("/gradio_api/upload", "/upload")
 ALLOWED_SUFFIXES = [".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt"]
@@ -59,7 +58,9 @@ class UploadGuard:
         origin = headers.get(b"origin")
         host = headers.get(b"host", b"")
         if origin is not None and origin.split(b"://", 1)[-1].rstrip(b"/") != host:
-            return await _reply(send, 403, "uploads are accepted only from this chat's own page")
+            return await reply_json(
+                send, 403, "uploads are accepted only from this chat's own page"
+            )
         user = _user(scope, headers)
         limit = self.max_files * self.max_file_bytes
         with self.lock:
@@ -69,42 +70,35 @@ class UploadGuard:
             try:
                 size = int(declared)
             except ValueError:
-                return await _reply(send, 400, "bad Content-Length header")
+                return await reply_json(send, 400, "bad Content-Length header")
             if size > limit:
-                return await _reply(send, 413, _too_large("the upload", size, self.max_file_bytes))
+                return await reply_json(
+                    send, 413, _too_large("the upload", size, self.max_file_bytes)
+                )
             if size > left:
-                return await _reply(send, 429, _over_quota(self.quota_bytes))
+                return await reply_json(send, 429, _over_quota(self.quota_bytes))
         body, too_large = await read_body(receive, min(limit, max(left, 0)) + 1)
         if too_large:
             if len(body) > left:
-                return await _reply(send, 429, _over_quota(self.quota_bytes))
-            return await _reply(send, 413, _too_large("the upload", None, self.max_file_bytes))
+                return await reply_json(send, 429, _over_quota(self.quota_bytes))
+            return await reply_json(send, 413, _too_large("the upload", None, self.max_file_bytes))
         try:
             files = _files(headers.get(b"content-type", b""), body)
         except ValueError as exc:
-            return await _reply(send, 400, str(exc))
+            return await reply_json(send, 400, str(exc))
         if len(files) > self.max_files:
-            return await _reply(send, 413, f"at most {self.max_files} files per upload")
+            return await reply_json(send, 413, f"at most {self.max_files} files per upload")
         for name, data in files:
             if len(data) > self.max_file_bytes:
-                return await _reply(send, 413, _too_large(name, len(data), self.max_file_bytes))
+                return await reply_json(send, 413, _too_large(name, len(data), self.max_file_bytes))
             problem = check_type(name, data)
             if problem:
-                return await _reply(send, 415, problem)
+                return await reply_json(send, 415, problem)
         with self.lock:
             if self.used.get(user, 0) + len(body) > self.quota_bytes:
-                return await _reply(send, 429, _over_quota(self.quota_bytes))
+                return await reply_json(send, 429, _over_quota(self.quota_bytes))
             self.used[user] = self.used.get(user, 0) + len(body)
-        sent = False
-
-        async def replay():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return await self.app(scope, replay, send)
+        return await self.app(scope, replay_body(body, receive), send)
 
 
 def check_type(name: str, data: bytes) -> str | None:
@@ -158,21 +152,6 @@ def _user(scope, headers: dict) -> str:
         if key.startswith("access-token") and value in tokens:
             return f"user:{tokens[value]}"
     return f"addr:{(scope.get('client') or ('?', 0))[0]}"
-
-
-async def _reply(send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def _too_large(what: str, size: int | None, limit: int) -> str:
