@@ -46,6 +46,21 @@ def document_slice(chunk: Chunk, start: int, end: int) -> str:
     return ""
 
 
+def quote_span(units, source: str) -> dict:
+    """The ``Citation`` fields that place quoted units (sorted, non-empty) in their document: lines,
+    character offsets, the quote and ``source``, the raw text over those offsets. Shared with the
+    generated answers' citations (``rag.generate.result``)."""
+    return {
+        "line_start": units[0].line,
+        "line_end": units[0].line + source.count("\n"),
+        "char_start": units[0].char_start,
+        "char_end": units[-1].char_end,
+        "quote": " ".join(u.text for u in units),
+        "quotes": [u.text for u in units],
+        "source_text": source,
+    }
+
+
 def render(
     index: Index, lines: list[Line], scores: dict[tuple[int, int], float], shorten_chars: int = 90
 ) -> tuple[str, list[Citation]]:
@@ -87,13 +102,7 @@ def render(
                 heading_path=list(chunk.heading_path),
                 section_id=chunk.section_id,
                 chunk_id=chunk.id,
-                line_start=units[0].line,
-                line_end=units[0].line + source.count("\n"),
-                char_start=start,
-                char_end=end,
-                quote=" ".join(u.text for u in units),
-                quotes=[u.text for u in units],
-                source_text=source,
+                **quote_span(units, source),
                 passage=chunk.clean,
                 score=round(max(scores.get((ci, u.char_start), 0.0) for u in units), 4),
             )

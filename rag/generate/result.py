@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from rag.answer.render import quote_span
 from rag.answer_types import Answer, Citation
 from rag.generate.base import Source
 
@@ -84,15 +85,4 @@ def _citation(source: Source, number: int, unit_indexes: list[int], score: float
     raw = source.raw_text
     lo, hi = start - source.raw_start, end - source.raw_start
     text = raw[lo:hi] if raw and 0 <= lo <= hi <= len(raw) else ""
-    return replace(
-        c,
-        number=number,
-        line_start=units[0].line,
-        line_end=units[0].line + text.count("\n"),
-        char_start=start,
-        char_end=end,
-        quote=" ".join(u.text for u in units),
-        quotes=[u.text for u in units],
-        source_text=text,
-        score=round(float(score), 4),
-    )
+    return replace(c, number=number, score=round(float(score), 4), **quote_span(units, text))
