@@ -69,10 +69,12 @@ class CorpusStats:
         self.idf = {t: math.log(1 + n_rows / c) for t, c in df.items()}
         self.max_idf = math.log(1 + max(n_rows, 1))
         chunk_df: Counter[str] = Counter()
-        abbreviations: set[str] = set()
+        # the initials of each chunk's multi-word names ("sp" for a "Scottish Parliament" it names)
+        self.chunk_initialisms: list[frozenset[str]] = []
         for chunk in index.chunks:
             chunk_df.update(set(words(chunk.embed_text)))
-            abbreviations |= initialisms(chunk.clean)
+            self.chunk_initialisms.append(frozenset(initialisms(chunk.clean)))
+        abbreviations = set().union(*self.chunk_initialisms)
         self.corpus_words = set(chunk_df)
         self.corpus_stems = {stem(w) for w in chunk_df}
         self.initialisms = abbreviations - self.corpus_words

@@ -24,7 +24,7 @@ import numpy as np
 
 from rag.answer.candidates import Candidate
 from rag.answer.config import CHECKS, AnswerConfig
-from rag.answer.kinds import KIND_NAMES, LABEL_RE, QUANTITY_RE, STRICT_KINDS, has_kind
+from rag.answer.kinds import KIND_NAMES, LABEL_RE, QUANTITY_RE, STRICT_KINDS
 from rag.answer.matching import NUMBER_RE, soft_equal
 from rag.answer.question import LIGHT_WORDS, TIME_UNITS, QuestionAnalysis
 from rag.corpus_stats import CorpusStats
@@ -151,13 +151,13 @@ class Checker:
         chunk = self.index.chunks[best.chunk_index]
         context = set(words(chunk.embed_text))
         stems = {stem(w) for w in context}
-        initials = self.stats.initialisms
+        initials = self.stats.chunk_initialisms[best.chunk_index]  # the passage's own
         missing = [
             w
             for w in dict.fromkeys(wanted)
             if w not in context
             and not any(soft_equal(stem(w), t) for t in stems)
-            and not (w in initials and w in _initials_of(chunk.clean))
+            and w not in initials
         ]
         names = [w for w in missing if not NUMBER_RE.search(w)]
         known = [self.stats.vpos[w] for w in context if w in self.stats.vpos]
@@ -242,10 +242,4 @@ class Checker:
         return phrase
 
 
-def _initials_of(text: str) -> set[str]:
-    from rag.corpus_stats import initialisms
-
-    return initialisms(text)
-
-
-__all__ = ["CHECKS", "Checker", "Verdicts", "has_kind"]
+__all__ = ["CHECKS", "Checker", "Verdicts"]
