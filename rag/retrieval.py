@@ -19,6 +19,7 @@ import numpy as np
 
 from rag.chunking import Chunk
 from rag.corpus_stats import CorpusStats
+from rag.filters import Filters
 from rag.index import Index
 from rag.lexical import terms
 
@@ -111,6 +112,23 @@ class Retriever:
         self.depth = depth
         self.ef_search = ef_search
         self.nprobe = nprobe
+        self._allowed: dict[Filters, np.ndarray] = {}  # per filter: which chunks it allows
+
+    def allowed(self, filters: Filters | None) -> np.ndarray | None:
+        """Which chunks ``filters`` lets through (a boolean mask, computed once per filter), or
+        None when it lets every chunk through."""
+        if filters is None or filters.empty:
+            return None
+        cache = self._allowed
+        if filters not in cache:
+            records = self.index.manifest.get("documents", {})
+            ok = {d: filters.allows(d, records.get(d)) for d in records}
+            cache[filters] = np.fromiter(
+                (ok.get(c.doc_id, filters.allows(c.doc_id)) for c in self.index.chunks),
+                dtype=bool,
+                count=len(self.index.chunks),
+            )
+        return cache[filters]
 
     def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
         """Cosine of the query with every chunk (exact inner product on normalised vectors)."""
@@ -161,11 +179,21 @@ class Retriever:
         return positive[np.argsort(-scores[positive], kind="stable")]
 
     def retrieve(
-        self, query: str, query_vector: np.ndarray | None, k: int = 5, mode: str = "hybrid"
+        self,
+        query: str,
+        query_vector: np.ndarray | None,
+        k: int = 5,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
     ) -> list[Passage]:
+        """The ``k`` best chunks for the query, from the documents ``filters`` allows (all by
+        default). A filtered dense ranking is exact over the allowed chunks."""
         check_mode(mode)
         n = len(self.index.chunks)
         if n == 0 or k < 1:
+            return []
+        mask = self.allowed(filters)
+        if mask is not None and not mask.any():
             return []
         top = max(k, self.depth)
         lexical = None
@@ -175,12 +203,20 @@ class Retriever:
         if mode in ("dense", "hybrid"):
             if query_vector is None:
                 raise ValueError(f"mode={mode!r} needs a query vector")
-            ids, scores = self.dense_ranking(query_vector, top)
+            if mask is None:
+                ids, scores = self.dense_ranking(query_vector, top)
+            else:
+                every = np.where(mask, self.dense_scores(query_vector), -np.inf)
+                ids = np.flatnonzero(mask)
+                ids = ids[np.argsort(-every[ids], kind="stable")][:top]
+                scores = every[ids]
             for r, (i, score) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1):
                 dense_rank[i] = r
                 dense_score[i] = score
         if mode in ("bm25", "hybrid"):
             lexical = self.index.lexical.scores(query)
+            if mask is not None:
+                lexical = np.where(mask, lexical, 0.0)
             for r, i in enumerate(self.lexical_ranking(lexical, top).tolist(), 1):
                 lexical_rank[i] = r
         if mode == "dense":
