@@ -13,7 +13,8 @@ For measurement and development only: the questions are CC BY-NC 4.0 and never g
   that the evidence prints, or the line items the justification names), tagged ``auto``;
 - tags: ``printed`` (the answer, or its key fact, is printed on the evidence page) or ``arithmetic``
   (it has to be computed from printed figures), the FinanceBench question type, the document name,
-  ``dev`` for the six development 10-Ks, ``ci`` for the small filings of the CI gate.
+  ``dev`` for the six development 10-Ks, ``ci`` for the small filings of the CI gate, and
+  ``dev-printed``, ``dev-arithmetic``, ``ci-printed``... (``rag eval --tag`` takes any of its tags).
 
 Then the questions of our own that the filings do not answer (``NOT_COVERED``): each names terms
 that this script checks are absent from the filing's text (whole words, case-insensitive); the build
@@ -234,7 +235,9 @@ def build(data: Path) -> list[dict]:
                 if not any(alt.lower() in joined for alt in item.split("|")):
                     problems.append(f"{rec['financebench_id']}: {item!r} is not in {doc}")
         tags = [kind, rec["question_type"], doc]
-        tags += [name for name, docs in SETS.items() if doc in docs]
+        tags += [
+            f"{n}{suffix}" for n, docs in SETS.items() if doc in docs for suffix in ("", f"-{kind}")
+        ]
         if not hand:
             tags.append("auto")
         out.append(
