@@ -335,9 +335,14 @@ class Chatbot:
 
     def _annotate(self, answer: Answer, index: Index) -> None:
         """The documents the answer quotes (``Answer.documents``, with their records), page
-        numbers for citations of paged documents, and a notice for every cited file that changed
-        or went away since it was indexed."""
+        numbers for citations and passages of paged documents, and a notice for every cited file
+        that changed or went away since it was indexed."""
         docs = index.manifest.get("documents", {})
+        for p in answer.passages:
+            pages = (docs.get(p.chunk.doc_id) or {}).get("pages") or []
+            if pages and hasattr(p, "page"):
+                p.page = page_of(pages, p.chunk.char_start)
+                p.page_end = page_of(pages, max(p.chunk.char_start, p.chunk.char_end - 1))
         seen: set[str] = set()
         answer.documents = [
             {

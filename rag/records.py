@@ -31,11 +31,14 @@ LEGAL_SUFFIX_RE = re.compile(
 )
 NAME_WORD = r"[A-Z][\w&'’.-]*"
 COMPANY_RE = re.compile(
-    rf"\b(?:The\s+)?{NAME_WORD}(?:[\s,]+(?:&\s+)?{NAME_WORD}){{0,5}}[,\s]+"
+    rf"\b(?:The[ \t]+)?{NAME_WORD}(?:[ \t,]+(?:&[ \t]+)?{NAME_WORD}){{0,5}}[, \t]+"
     r"(?:Inc\.?|Incorporated|Corporation|Corp\.|Company|Co\.|Ltd\.?|Limited|plc|PLC|LLC|N\.V\.|"
     r"S\.A\.|AG|SE|INC\.?|CORPORATION|COMPANY|CO\.)(?![\w])"
 )
-REGISTRANT_RE = re.compile(r"\(\s*exact name of (?:the\s+)?registrant", re.IGNORECASE)
+SELF_DEFINED_RE = re.compile(
+    r"\s*\(\s*(?:(?:NYSE|NASDAQ|Nasdaq|NYSE American)\s*:|(?:together with [^)]*?)?(?:the\s+)?[\"“])"
+)
+REGISTRANT_RE = re.compile(r"\(\s*exact\s+name\s+of\s+(?:the\s+)?registrant", re.IGNORECASE)
 TICKER_RE = re.compile(r"\((?:NYSE|NASDAQ|Nasdaq|NYSE American|LSE|TSX|HKEX)\s*:\s*([A-Z.]{1,6})\)")
 # a defined short name: Name ("Short"), Name (together "Short" or "Other"), Name (the "Company")
 DEFINITION_RE = re.compile(
@@ -55,6 +58,9 @@ EARNINGS_RE = re.compile(
     re.IGNORECASE,
 )
 ANNUAL_RE = re.compile(r"\bannual report\b", re.IGNORECASE)
+REPORT_TYPES = frozenset(
+    "10-K 10-Q 8-K 20-F 40-F 6-K S-1 10-KT".split() + ["earnings release", "annual report"]
+)
 FILE_TYPES = {
     "10k": "10-K",
     "10q": "10-Q",
@@ -120,8 +126,11 @@ def _registrant(head: str) -> str:
     if not m:
         return ""
     before = head[max(0, m.start() - 300) : m.start()]
-    for seg in reversed(re.split(r"\n|_{3,}|☐|☒|\s{3,}", before)):
-        seg = " ".join(seg.split()).strip(" |,")
+    segs = re.split(r"\n|_{3,}|☐|☒|\s{3,}", before)
+    for i in range(len(segs) - 1, -1, -1):
+        seg = " ".join(segs[i].split()).strip(" |,")
+        if i and re.fullmatch(r"(?i)(?:inc|corp|co|ltd|llc|plc)\.?", seg):
+            seg = f"{' '.join(segs[i - 1].split()).strip(' |,')}, {seg}"  # "ACME,   INC."
         seg = _strip_lead(seg)
         if (
             len(re.findall(r"[A-Za-z]", seg)) > 2
@@ -146,9 +155,22 @@ def _entity(head: str) -> str:
     name = _registrant(head)
     if name:
         return _title_case(name)
-    first = COMPANY_RE.search(head[:5000])
-    if first:
-        return _title_case(_strip_lead(" ".join(first.group(0).split())).strip(" .,;:"))
+    # a company's name as a line of its own (a cover, a running title) or opening the document's
+    # first line (a release's headline), never a name inside prose
+    lines = [x.strip(" |\t#") for x in head[:5000].splitlines()]
+    lines = [x for x in lines if x]
+    if lines and COMPANY_RE.match(lines[0]):
+        return _title_case(" ".join(COMPANY_RE.match(lines[0]).group(0).split()).strip(" .,;:"))
+    for line in lines:
+        first = COMPANY_RE.match(line)
+        if first and re.fullmatch(
+            r"(?i)(?:\s*(?:and|&)\s+subsidiaries)?[\s.,]*", line[first.end() :]
+        ):
+            return _title_case(_strip_lead(" ".join(first.group(0).split())).strip(" .,;:"))
+    # or a name the document defines: followed by its ticker or its short name in parentheses
+    for m in COMPANY_RE.finditer(head):
+        if SELF_DEFINED_RE.match(head, m.end()):
+            return _title_case(_strip_lead(" ".join(m.group(0).split())).strip(" .,;:"))
     return ""
 
 
@@ -287,13 +309,21 @@ def _ngrams(text: str, n_max: int = 6) -> set[str]:
 
 def named_entities(question: str, records: Mapping[str, Mapping]) -> list[str]:
     """The documents whose entity (by any of its aliases) the question names; empty when it names
-    none, or every document's (then naming tells nothing apart)."""
+    none, or every document's (then naming tells nothing apart). Only documents about an entity
+    (a record with one, or a filing or report whose entity the cover did not give) are named
+    this way, and an alias of one word only where the question
+    writes it with a capital ("Force" names nothing in "the moving force")."""
     grams = _ngrams(question)
+    capitals = _ngrams(" ".join(re.findall(r"\b[A-Z0-9][\w&'’-]*", question)))
     hits = []
     for doc, rec in records.items():
-        names = rec.get("aliases") or []
-        if any(len(key(a)) >= 2 and key(a) in grams for a in names):
-            hits.append(doc)
+        if not rec.get("entity") and rec.get("type") not in REPORT_TYPES:
+            continue
+        for a in rec.get("aliases") or []:
+            k = key(a)
+            if len(k) >= 2 and k in (grams if len(a.split()) > 1 else capitals):
+                hits.append(doc)
+                break
     return [] if len(hits) == len(records) else hits
 
 
@@ -305,22 +335,22 @@ def named_periods(question: str) -> list[str]:
 def match_documents(question: str, records: Mapping[str, Mapping]) -> tuple[list[str], str]:
     """The documents a question should be answered from, and why ("" and [] when it names none).
 
-    A question naming an entity is answered from that entity's documents; among them, one naming a
-    period prefers the documents of that period (their own period or its fiscal year), and keeps
-    them all when none is of that period (a filing reports earlier years beside its own)."""
+    A question naming an entity is answered from that entity's documents; among them (or among
+    all documents, when it names no entity), one naming a period prefers the documents of that
+    period (their own period, or its fiscal year), and keeps them all when none is of that period
+    (a filing reports the years before its own beside it)."""
     docs = named_entities(question, records)
-    if not docs:
-        return [], ""
-    why = f"the question names {records[docs[0]].get('entity') or docs[0]}"
+    why = f"the question names {records[docs[0]].get('entity') or docs[0]}" if docs else ""
+    pool = docs or list(records)
     wanted = set(named_periods(question))
     if wanted:
         fiscal = {w.split(" ", 1)[-1] for w in wanted}
-        of_period = [d for d in docs if wanted & set(records[d].get("periods") or [])] or [
-            d for d in docs if fiscal & set(records[d].get("periods") or [])
+        of_period = [d for d in pool if wanted & set(records[d].get("periods") or [])] or [
+            d for d in pool if fiscal & set(records[d].get("periods") or [])
         ]
-        if of_period and len(of_period) < len(docs):
+        if of_period and len(of_period) < len(pool):
             docs = of_period
-            why += f" and {', '.join(sorted(wanted))}"
+            why = (f"{why} and " if why else "the question names ") + ", ".join(sorted(wanted))
     return docs, why
 
 

@@ -155,7 +155,7 @@ def test_a_path_as_question_or_history_is_only_text(client, place, path):
 def test_the_api_takes_no_corpus_or_path_parameter(client, app, place):
     info = client.view_api(return_format="dict", print_info=False)
     params = [p["parameter_name"] for p in info["named_endpoints"]["/ask"]["parameters"]]
-    assert params == ["question", "history", "mode", "k"]
+    assert params == ["question", "history", "mode", "k", "documents"]
     with pytest.raises((TypeError, ValueError)):
         client.predict(question="Who is the founder?", corpus="/etc", api_name="/ask")
     # an extra value sent by hand is ignored: same answer, same corpus

@@ -19,6 +19,7 @@ P(answerable) decides. The reasons are what the user is told when the bot abstai
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,16 @@ class Verdicts:
 
     reasons: dict[str, str | None]
     missing: list[str] = field(default_factory=list)  # the terms the ``missing`` check names
+    unsupported: list[str] = field(default_factory=list)  # the words the ``qualifier`` check names
+
+    def only_missing(self) -> bool:
+        """Whether one missing term is all that failed (the qualifier check, naming that term's
+        words only, fails with it: a word no document holds is in no passage either)."""
+        if len(self.missing) != 1:
+            return False
+        own = set(words(self.missing[0])) | set(re.findall(r"\d+", self.missing[0]))
+        rest = [c for c in self.failed() if c != "missing"]
+        return rest == [] or (rest == ["qualifier"] and set(self.unsupported) <= own)
 
     def failed(self) -> list[str]:
         return [name for name in CHECKS if self.reasons.get(name)]
@@ -93,7 +104,7 @@ class Checker:
                 f"the question asks about '{phrase}', which the documents never mention, and "
                 f"the closest passage is about something else"
             )
-        return Verdicts(reasons, missing)
+        return Verdicts(reasons, missing, unsupported)
 
     # ---- the checks ---------------------------------------------------------------------------
 

@@ -158,12 +158,8 @@ class Composer:
             )
         closest = f"closest: '{self.index.chunks[ranked[0].chunk_index].heading}'"
         # one missing term alone is weighed by the model, not a verdict (module docstring)
-        weigh_missing = (
-            self.model is not None
-            and len(verdicts.missing) == 1
-            and verdicts.failed() == ["missing"]
-        )
-        rules = self.rules_verdict(verdicts, evidence, closest, skip_missing=weigh_missing)
+        weigh_missing = self.model is not None and verdicts.only_missing()
+        rules = self.rules_verdict(verdicts, evidence, closest, skip=weigh_missing)
         decide = partial(Judgement, ranked, q_terms, verdicts, unit_x, question_x)
         if self.model is None:
             score = f"evidence score {evidence:.2f}, threshold {self.threshold:.2f}"
@@ -190,7 +186,7 @@ class Composer:
                 (
                     verdicts.reasons[c]
                     for c in cfg.hard_checks
-                    if verdicts.reasons[c] and not (weigh_missing and c == "missing")
+                    if verdicts.reasons[c] and not (weigh_missing and c in ("missing", "qualifier"))
                 ),
                 None,
             )
@@ -202,16 +198,17 @@ class Composer:
         return decide(p, evidence, False, f"{why} ({score})", thr, probs, bool(rules))
 
     def rules_verdict(
-        self, verdicts: Verdicts, evidence: float, closest: str, skip_missing: bool = False
+        self, verdicts: Verdicts, evidence: float, closest: str, skip: bool = False
     ) -> str | None:
         """The engine's decision without the model: the checks in their order, with the evidence
         score against ``abstain_threshold`` after the two that need no passage. None: answer.
-        ``skip_missing``: the missing check is left to the model (one term alone)."""
+        ``skip``: one missing term (and the qualifier check's verdict on it) is left to the model."""
         r = verdicts.reasons
-        why = r["realtime"] or (None if skip_missing else r["missing"])
+        why = r["realtime"] or (None if skip else r["missing"])
         if not why and evidence < self.threshold:
             why = f"too weak ({closest})"
-        return why or r["kind"] or r["qualifier"] or r["uncounted"] or r["focus"]
+        qualifier = None if skip else r["qualifier"]
+        return why or r["kind"] or qualifier or r["uncounted"] or r["focus"]
 
     def compose(
         self,
