@@ -4,7 +4,8 @@
       -> candidates.gather     every unit of the passages, with its signals
       -> features + model      P(unit answers) ranks them; P(answerable) from the best units and
                                the answerability checks (rag.answer.answerability)
-      -> select.Selector       which units make the answer (list, section, outline, single)
+      -> select.Selector       which units make the answer (list, section, outline, single), and
+                               for a figure to compute, its inputs and the computation's line
       -> render.render         text with [n] markers and citations
       -> Answer
 
@@ -250,8 +251,12 @@ class Composer:
             base["passages"] = self.in_order(passages, [c.chunk_index for c in j.ranked])
             return Answer(text=abstain_text(), citations=[], abstained=True, **common, **base)
         lines = self.selector.run(a, j.ranked, j.q_terms, self.threshold)
+        lines, comp = self.selector.figure_inputs(a, j.ranked, lines)
         scores = {(c.chunk_index, c.unit.char_start): c.score for c in j.ranked}
         text, citations = render(self.index, lines, scores, self.config.shorten_chars)
+        if comp is not None:  # the inputs are quoted; one line says what is left to compute
+            marks = "".join(f"[{c.number}]" for c in citations)
+            text += f"\nNeeds arithmetic: {comp.line} Inputs: {marks}."
         used = [self.index.by_id[c.chunk_id] for c in citations]
         base["passages"] = self.in_order(passages, used + [c.chunk_index for c in j.ranked])
         return Answer(text=text, citations=citations, abstained=False, **common, **base)
