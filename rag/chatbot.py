@@ -135,6 +135,7 @@ class Chatbot:
         self.load_count = 0
         self.generation = 0  # how many times the served index was replaced
         self._generators: dict = {}  # name -> rag.generate Generator, made on first use
+        self._milvus = None  # rag.index.milvus.MilvusStore when settings.store is milvus
 
     @classmethod
     def from_corpus(
@@ -169,6 +170,18 @@ class Chatbot:
             answer_model=self.answer_model.version if self.answer_model else None,
             **kwargs,
         )
+
+    def milvus(self, dimension: int):
+        """The Milvus store of this corpus (``store=milvus``), connected once."""
+        from rag.index.milvus import MilvusStore, collection_name
+
+        s = self.settings
+        store = self._milvus
+        if store is None or store.dimension != dimension:
+            token = s.milvus_token.get_secret_value() if s.milvus_token else None
+            store = MilvusStore(s.milvus_target(), collection_name(s.index_dir()), dimension, token)
+            self._milvus = store
+        return store
 
     def warm_up(self) -> Chatbot:
         if self._index is not None:
@@ -208,7 +221,13 @@ class Chatbot:
         word)."""
         s, a = self.settings, self.settings.answer
         stats = CorpusStats(index, self.embedder, a.ubiquitous_share)
-        retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
+        store = None
+        if s.store == "milvus":
+            # the collection follows the build: documents it lacks are written from the build's
+            # vectors (nothing is embedded again), documents the build dropped are deleted
+            store = self.milvus(index.dimension)
+            store.sync(index, log=_stderr)
+        retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe, store=store)
         reranker = Reranker(
             index, stats, a.rerank_token_weight, a.rerank_lexical, a.lexical_cap, a.title_bonus
         )
