@@ -185,24 +185,31 @@ def test_incremental_add_change_and_delete(corpus, store):
 
 
 def test_a_sync_killed_halfway_resumes_without_embedding(corpus, store, monkeypatch):
+    import rag.index.milvus
+
     index = build(corpus)
+    monkeypatch.setattr(rag.index.milvus, "BATCH", 1)  # one document per write
+    client = store.client
+    real = client.insert
     calls = []
-    real = store.upsert
 
-    def dies_on_the_second_document(chunks, vectors, records=None):
-        calls.append(chunks[0].doc_id)
+    def dies_on_the_second_document(collection, rows):
+        calls.append(rows[0]["document"])
         if len(calls) == 2:
-            real(chunks[:1], vectors[:1], records)  # part of it landed
+            real(collection, rows[:1])  # part of it landed
             raise KeyboardInterrupt
-        return real(chunks, vectors, records)
+        return real(collection, rows)
 
-    monkeypatch.setattr(store, "upsert", dies_on_the_second_document)
+    monkeypatch.setattr(client, "insert", dies_on_the_second_document)
     with pytest.raises(KeyboardInterrupt):
         store.sync(index)
-    monkeypatch.undo()
-    assert len(store.documents()) == 1
+    monkeypatch.setattr(client, "insert", real)
+    assert list(store.documents()) == calls[:1]  # only the first is marked done
+    monkeypatch.setattr(EMBEDDER, "embed", None)  # a resumed sync embeds nothing
     result = store.sync(index)
     assert result["written"] == 2 and store.count() == len(index.chunks)
+    ids = sorted(h.id for h in store.lexical("rockets acme june memo", 50))
+    assert len(ids) == len(set(ids))  # the partly written document has no duplicate rows
 
 
 def test_retrieval_and_answers_are_the_same_on_both_stores(tmp_path, server):

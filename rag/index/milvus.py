@@ -243,9 +243,18 @@ class MilvusStore:
             )
 
     def close(self) -> None:
+        """Close the connection; a milvus-lite file's engine is stopped, so that another process
+        can open the file."""
         if self._client is not None:
             self._client.close()
             self._client = None
+            if self.local:
+                try:
+                    from milvus_lite.server_manager import server_manager_instance
+
+                    server_manager_instance.release_server(str(Path(self.uri).absolute()))
+                except Exception:  # noqa: BLE001 - already stopped, or another milvus-lite
+                    pass
 
     def drop(self) -> None:
         """Remove both collections (the next use creates them empty)."""
@@ -278,35 +287,40 @@ class MilvusStore:
             raise ValueError(
                 f"vectors have {vectors.shape[1]} dimensions, the store {self.dimension}"
             )
-        records = records or {}
         written = 0
         for start in range(0, len(chunks), BATCH):
-            rows = []
-            for c, v in zip(
-                chunks[start : start + BATCH], vectors[start : start + BATCH], strict=True
-            ):
-                doc_type, periods = record_fields(records.get(c.doc_id))
-                body = json.dumps(c.to_dict(), ensure_ascii=False)
-                if len(body.encode("utf-8", "surrogatepass")) > MAX_JSON:
-                    raise MilvusError(
-                        f"chunk {c.id} of {c.doc_id} is over Milvus's 64 KiB field limit as JSON: "
-                        "lower chunk_tokens"
-                    )
-                rows.append(
-                    {
-                        "id": c.id,
-                        "document": c.doc_id,
-                        "doc_key": c.doc_id.casefold(),
-                        "doc_type": doc_type,
-                        "periods": periods,
-                        "chunk": body,
-                        "text": bm25_text(c.embed_text),
-                        "dense": v.tolist(),
-                    }
-                )
+            rows = self._rows(
+                chunks[start : start + BATCH], vectors[start : start + BATCH], records
+            )
             self._call("write chunks", self.client.upsert, self.collection, rows)
             written += len(rows)
         return written
+
+    @staticmethod
+    def _rows(chunks: Sequence[Chunk], vectors: np.ndarray, records: dict | None) -> list[dict]:
+        records = records or {}
+        rows = []
+        for c, v in zip(chunks, np.asarray(vectors, dtype=np.float32), strict=True):
+            doc_type, periods = record_fields(records.get(c.doc_id))
+            body = json.dumps(c.to_dict(), ensure_ascii=False)
+            if len(body.encode("utf-8", "surrogatepass")) > MAX_JSON:
+                raise MilvusError(
+                    f"chunk {c.id} of {c.doc_id} is over Milvus's 64 KiB field limit as JSON: "
+                    "lower chunk_tokens"
+                )
+            rows.append(
+                {
+                    "id": c.id,
+                    "document": c.doc_id,
+                    "doc_key": c.doc_id.casefold(),
+                    "doc_type": doc_type,
+                    "periods": periods,
+                    "chunk": body,
+                    "text": bm25_text(c.embed_text),
+                    "dense": v,
+                }
+            )
+        return rows
 
     def delete(self, document: str) -> int:
         result = self._call(
@@ -453,7 +467,11 @@ class MilvusStore:
     def sync(self, index, log=None) -> dict:
         """Bring the collection to ``index`` (a built ``rag.index.Index``): remove documents it no
         longer has or that changed, write those it has that the collection lacks. Vectors come from
-        the build; returns counts of documents removed and written and chunks written."""
+        the build; returns counts of documents removed and written and chunks written.
+
+        Documents are written in groups of about ``BATCH`` chunks: their leftover chunks (of a sync
+        killed while writing them) deleted in one expression, their chunks inserted, and then their
+        rows in the documents table, which mark them done."""
         key = build_key(index)
         want = dict(index.manifest.get("corpus", {}))
         have = self.documents()
@@ -463,8 +481,7 @@ class MilvusStore:
             for d, row in have.items()
             if want.get(d) != row.get("sha256") or row.get("build_key") != key
         ]
-        for d in stale:
-            self.delete(d)
+        self._delete_documents(stale)
         todo = [d for d in want if d not in have or d in stale]
         rows_of: dict[str, list[int]] = {}
         if todo:
@@ -472,28 +489,40 @@ class MilvusStore:
             for i, c in enumerate(index.chunks):
                 if c.doc_id in wanted:
                     rows_of.setdefault(c.doc_id, []).append(i)
-        written = 0
         every = index.chunk_vectors() if rows_of else None
+        groups, group, size = [], [], 0
         for d in todo:
-            rows = rows_of.get(d, [])
-            self.delete(d)  # a sync killed while writing it left some of its chunks
+            group.append(d)
+            size += len(rows_of.get(d, ()))
+            if size >= BATCH:
+                groups.append(group)
+                group, size = [], 0
+        if group:
+            groups.append(group)
+        written = 0
+        for group in groups:
+            self._delete_documents(group, rows_only=True)
+            rows = [r for d in group for r in rows_of.get(d, ())]
             if rows:
-                vectors = every[np.asarray(rows)]
-                written += self.upsert([index.chunks[r] for r in rows], vectors, records)
-            self._call(
-                "record a document",
-                self.client.upsert,
-                self.docs_collection,
-                [
-                    {
-                        "document": d,
-                        "sha256": want[d],
-                        "build_key": key,
-                        "n_chunks": len(rows),
-                        "v": [0.0, 0.0],
-                    }
-                ],
-            )
+                chunks = [index.chunks[r] for r in rows]
+                self._call(
+                    "write chunks",
+                    self.client.insert,  # the group's chunks were just deleted: no duplicates
+                    self.collection,
+                    self._rows(chunks, every[np.asarray(rows)], records),
+                )
+                written += len(rows)
+            marks = [
+                {
+                    "document": d,
+                    "sha256": want[d],
+                    "build_key": key,
+                    "n_chunks": len(rows_of.get(d, ())),
+                    "v": [0.0, 0.0],
+                }
+                for d in group
+            ]
+            self._call("record documents", self.client.upsert, self.docs_collection, marks)
         result = {
             "removed": len([d for d in stale if d not in want]),
             "written": len(todo),
@@ -505,6 +534,15 @@ class MilvusStore:
                 f"({written} chunks), {result['removed']} removed."
             )
         return result
+
+    def _delete_documents(self, documents: Sequence[str], rows_only: bool = False) -> None:
+        """Delete every chunk of ``documents`` (and, unless ``rows_only``, their marks)."""
+        for start in range(0, len(documents), 512):
+            part = list(documents[start : start + 512])
+            expr = f"document in [{', '.join(map(quote, part))}]"
+            self._call("delete documents", self.client.delete, self.collection, filter=expr)
+            if not rows_only:
+                self._call("delete documents", self.client.delete, self.docs_collection, ids=part)
 
 
 def build_key(index) -> str:
