@@ -276,7 +276,21 @@ class Settings(BaseSettings):
         """``RAG_`` variables in ``environ`` that name no setting (a typo is otherwise silent)."""
         environ = os.environ if environ is None else environ
         known = {f"RAG_{name.upper()}" for name in cls.model_fields} | OTHER_ENV
-        return sorted(k for k in environ if k.upper().startswith("RAG_") and k.upper() not in known)
+        return sorted(
+            k
+            for k in environ
+            if k.upper().startswith("RAG_") and k.upper() not in known and not cls._nested_env(k)
+        )
+
+    @classmethod
+    def _nested_env(cls, name: str) -> bool:
+        """Whether ``name`` is a nested setting, ``RAG_<SECTION>__<FIELD>`` (``RAG_ANSWER__DECIDE``):
+        the section a model-valued setting and the field one of its own (pydantic reads these)."""
+        section, sep, field = name.upper().removeprefix("RAG_").partition("__")
+        info = cls.model_fields.get(section.lower()) if sep else None
+        inner = getattr(info, "annotation", None) if info is not None else None
+        fields = getattr(inner, "model_fields", None)
+        return bool(fields) and field.lower() in fields
 
     def index_dir(self) -> Path:
         """Where the index for this corpus lives: one folder per corpus path under ``data_dir``."""
