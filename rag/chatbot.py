@@ -135,6 +135,7 @@ class Chatbot:
         self.load_count = 0
         self.generation = 0  # how many times the served index was replaced
         self._generators: dict = {}  # name -> rag.generate Generator, made on first use
+        self._answer_slots: threading.BoundedSemaphore | None = None  # see limit_answers
 
     @classmethod
     def from_corpus(
@@ -335,6 +336,13 @@ class Chatbot:
                     "version, and the index is being refreshed."
                 )
 
+    def limit_answers(self, slots: int | None) -> None:
+        """Compose at most ``slots`` answers at once (None: no limit). Only the extractive stage
+        holds a slot: an answer waiting on the LLM endpoint has given its slot back (the
+        generator has slots of its own, ``llm_concurrency``), so stalled generations never keep
+        another user's extractive answer waiting. The chat server sets this."""
+        self._answer_slots = threading.BoundedSemaphore(slots) if slots else None
+
     # ---- generation (rag/generate/) ----------------------------------------------------------------
 
     @property
@@ -437,14 +445,21 @@ class Chatbot:
         self._maybe_refresh()
         serving = self._serving
         index = serving.index
-        t_load = time.perf_counter()
-        analysis = self._analyse(question, earlier)
-        t_rewrite = time.perf_counter()
-        passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode, serving)
-        t_compose = time.perf_counter()
-        answer = serving.composer.compose(
-            analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
-        )
+        slots = self._answer_slots
+        if slots is not None:
+            slots.acquire()
+        try:
+            t_load = time.perf_counter()
+            analysis = self._analyse(question, earlier)
+            t_rewrite = time.perf_counter()
+            passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode, serving)
+            t_compose = time.perf_counter()
+            answer = serving.composer.compose(
+                analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
+            )
+        finally:
+            if slots is not None:
+                slots.release()
         if analysis.understood_as:
             notices.append(f"Understood as: {analysis.understood_as}")
         t_end = time.perf_counter()

@@ -121,7 +121,10 @@ class Settings(BaseSettings):
     # generation (rag/generate/): the user's OpenAI-compatible endpoint; none = extractive answers
     llm_url: str | None = None  # base URL, e.g. http://127.0.0.1:11434/v1 (".../chat/completions")
     llm_model: str | None = None
-    llm_timeout: float = 60.0  # seconds to wait for the reply (connect: 5 s); one retry
+    llm_timeout: float = 60.0  # the deadline of one answer's generation, its retry included
+    llm_idle_timeout: float = 20.0  # the longest wait for the endpoint's next bytes or event
+    llm_concurrency: int = 4  # answers waiting on the endpoint at once (the others wait for one)
+    llm_max_reply_chars: int = 20_000  # a longer reply is cut here, with a notice
     # stream the reply even when nobody displays it: finished sentences are checked while the rest
     # is written (off: one JSON reply, for an endpoint that cannot stream)
     llm_stream: bool = True
@@ -221,6 +224,27 @@ class Settings(BaseSettings):
     def _llm_timeout(cls, v: float) -> float:
         if not 0.05 <= v <= 3600:
             raise ValueError(f"llm_timeout={v} is out of range: use 0.05 to 3600 seconds")
+        return v
+
+    @field_validator("llm_idle_timeout")
+    @classmethod
+    def _llm_idle(cls, v: float) -> float:
+        if not 0.05 <= v <= 3600:
+            raise ValueError(f"llm_idle_timeout={v} is out of range: use 0.05 to 3600 seconds")
+        return v
+
+    @field_validator("llm_concurrency")
+    @classmethod
+    def _llm_concurrency(cls, v: int) -> int:
+        if not 1 <= v <= 256:
+            raise ValueError(f"llm_concurrency={v} is out of range: use 1 to 256")
+        return v
+
+    @field_validator("llm_max_reply_chars")
+    @classmethod
+    def _llm_max_reply(cls, v: int) -> int:
+        if not 200 <= v <= 1_000_000:
+            raise ValueError(f"llm_max_reply_chars={v} is out of range: use 200 to 1,000,000")
         return v
 
     @model_validator(mode="after")
