@@ -34,7 +34,9 @@ def prompt_sources(body: dict) -> dict[int, str]:
     for m in re.finditer(
         r"^\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\n\nQuestion:)", user, re.S | re.M
     ):
-        out[int(m.group(1))] = m.group(2).strip()
+        text = m.group(2).strip()
+        text = re.sub(r"^<quote>\n|\n</quote>$", "", text)  # the prompt quotes each passage
+        out[int(m.group(1))] = text.strip()
     return out
 
 

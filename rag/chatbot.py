@@ -39,6 +39,7 @@ from rag.encoders import make_embedder
 from rag.followup import resolve
 from rag.history import HistoryError, history_questions
 from rag.index import Index, IndexStore
+from rag.instructions import instruction_notice
 from rag.retrieval import Passage, Reranker, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
 
@@ -315,11 +316,20 @@ class Chatbot:
         return dict(self.index.manifest.get("documents", {}))
 
     def _annotate(self, answer: Answer, index: Index) -> None:
-        """Page numbers for citations of paged documents, and a notice for every cited file that
-        changed or went away since it was indexed."""
+        """Page numbers for citations of paged documents, a notice for every cited file that
+        changed or went away since it was indexed, and one when a cited passage holds text that
+        reads as instructions to an AI assistant."""
         docs = index.manifest.get("documents", {})
         seen: set[str] = set()
+        quoted = []  # cited text that reads as instructions to an AI assistant
         for c in answer.citations:
+            ci = index.by_id.get(c.chunk_id)
+            if ci is not None:
+                quoted += [
+                    (c.document, u.text)
+                    for u in index.chunks[ci].units
+                    if getattr(u, "instruction", False)
+                ]
             info = docs.get(c.document) or {}
             pages = info.get("pages") or []
             if pages:
@@ -335,6 +345,9 @@ class Chatbot:
                     f"{c.document} {state} since it was indexed: the quote is from the indexed "
                     "version, and the index is being refreshed."
                 )
+        notice = instruction_notice(quoted)
+        if notice and not any(n.startswith(notice[:60]) for n in answer.notices):
+            answer.notices.append(notice)
 
     def limit_answers(self, slots: int | None) -> None:
         """Compose at most ``slots`` answers at once (None: no limit). Only the extractive stage

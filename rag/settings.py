@@ -122,7 +122,8 @@ class Settings(BaseSettings):
     llm_url: str | None = None  # base URL, e.g. http://127.0.0.1:11434/v1 (".../chat/completions")
     llm_model: str | None = None
     llm_timeout: float = 60.0  # the deadline of one answer's generation, its retry included
-    llm_idle_timeout: float = 20.0  # the longest wait for the endpoint's next bytes or event
+    # the longest wait for the endpoint's next bytes or stream event (at most half of llm_timeout)
+    llm_idle_timeout: float = 20.0
     llm_concurrency: int = 4  # answers waiting on the endpoint at once (the others wait for one)
     llm_max_reply_chars: int = 20_000  # a longer reply is cut here, with a notice
     # stream the reply even when nobody displays it: finished sentences are checked while the rest

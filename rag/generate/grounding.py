@@ -18,6 +18,10 @@ A generated sentence is kept only when all of these hold (the first that fails i
    articles (``python -m rag.generate.fit``; data, rule and figures in ``support_model.json``),
    never on the project's evaluation questions.
 
+A unit of a source that reads as instructions to an AI assistant (``Unit.instruction``, marked at
+index time by ``rag.instructions``) is never support: the numbers, months and names of the check
+are looked up in the rest of the source, and the meaning check compares with the other units only.
+
 What it does not check: that the sentence answers the question; claims made without a number,
 name or negation cue that are close in meaning to a cited unit but subtly wrong ("revenue grew"
 vs "revenue fell"); arithmetic the LLM did ("8 years after" from two dates); and sources the
@@ -378,7 +382,8 @@ class GroundingChecker:
         marks = held.marks
         missing = sorted(numbers_in(body) - held.numbers)
         if missing:
-            return self._fail(piece, body, f"the number {_show(missing[0])} is not in {marks}")
+            reason = f"the number {_show(missing[0])} is not in {marks}"
+            return self._fail(piece, body, reason + _only_quoted(held, _show(missing[0])))
         missing_months = sorted(months_in(body) - held.months)
         if missing_months:
             name = _MONTH_NAMES[missing_months[0]]
@@ -387,7 +392,8 @@ class GroundingChecker:
         for name in names_in(piece.text):
             key = squash(name)
             if key and key not in known_words and (len(key) < 4 or key not in known):
-                return self._fail(piece, body, f"the name {name!r} is not in {marks}")
+                reason = f"the name {name!r} is not in {marks}"
+                return self._fail(piece, body, reason + _only_quoted(held, name))
         return None
 
     def _meaning(
@@ -413,6 +419,10 @@ class GroundingChecker:
             reason = (
                 f"not supported in meaning by {marks}: P={prob:.2f} < {self.model.threshold:.2f}"
             )
+            if any(s.instructions for s in srcs):
+                reason += (
+                    f" ({marks} holds instructions to an AI assistant: quoted data, never support)"
+                )
             return self._fail(piece, body, reason, prob, quote)
         reason = f"supported by {marks} (P={prob:.2f})"
         if unknown:
@@ -438,12 +448,21 @@ class GroundingChecker:
         return prob, units[b][2], per_source
 
 
+def _only_quoted(held: _Held, word: str) -> str:
+    """A reason's tail when what is missing is only in text addressed to an AI assistant."""
+    key = squash(word)
+    if key and key in held.quoted:
+        return " (only in text addressed to an AI assistant, which is never support)"
+    return ""
+
+
 class _Held:
     """What a list of cited sources holds, for the cheap checks: computed once per list."""
 
     def __init__(self, srcs: list[Source]):
         self.marks = "".join(f"[{s.number}]" for s in srcs)
-        text = " ".join(s.text for s in srcs)
+        text = " ".join(s.data_text for s in srcs)  # instructions to an assistant are not facts
+        self.quoted = squash(" ".join(u.text for s in srcs for u in s.instructions))
         headings = " ".join(s.heading for s in srcs)
         self.numbers = numbers_in(text)
         self.months = months_in(text)
@@ -483,7 +502,7 @@ def features(vec, tokens, srcs: list[Source], stacked=None):
     """The units of ``srcs`` as (source number, unit index, unit), and the sentence's cosine and
     token alignment with each, and its alignment with all their tokens together. One matrix product
     per sentence; ``stacked`` is ``stack_sources(srcs)``, computed here when not given."""
-    units = [(s.number, i, u) for s in srcs for i, u in enumerate(s.units)]
+    units = [(s.number, i, u) for s in srcs for i, u in enumerate(s.units) if not u.instruction]
     if vec is None or not units:
         return [], np.zeros(0), np.zeros(0), 0.0
     matrix, toks, offsets = stacked or stack_sources(srcs)
@@ -502,7 +521,9 @@ def features(vec, tokens, srcs: list[Source], stacked=None):
 def stack_sources(srcs: list[Source]):
     """The units' vectors as one matrix, their tokens as one matrix, and each unit's first token
     row (plus the end): what ``features`` multiplies a sentence with."""
-    units = [u for s in srcs for u in s.units]
+    units = [u for s in srcs for u in s.units if not u.instruction]  # never support
+    if not units:
+        return np.zeros((0, 1), dtype=np.float32), None, np.zeros(1, dtype=np.int64)
     matrix = np.stack([u.vector for u in units]).astype(np.float32)
     if all(u.tokens is not None for u in units):
         sizes = [len(u.tokens) for u in units]

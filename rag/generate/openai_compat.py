@@ -7,8 +7,9 @@ when a token callback is given, with a connect timeout of 5 s and one retry on a
 a timeout, HTTP 429 or 5xx (a stream is retried only before its first token). Time is bounded
 twice: ``timeout`` seconds is the deadline of the whole call, retry included (the caller gets its
 answer then, whatever the endpoint does: the request runs on a worker thread that is told to stop),
-and ``idle`` seconds is the longest wait for the next bytes, and between two finished stream
-events (a stream that drips bytes without ever finishing a line is cut). A reply longer than
+and ``idle`` seconds (at most half of ``timeout``, so a try that hears nothing leaves time for the
+retry) is the longest wait for the next bytes, and between two finished stream events (a stream
+that drips bytes without ever finishing a line is cut). A reply longer than
 ``max_chars`` is cut there (``Completion.cut``). The API key goes in the ``Authorization`` header
 and nowhere else: no message, log line or result holds it.
 
@@ -34,6 +35,7 @@ from rag.generate.base import GenerationError, OnToken, Source
 from rag.generate.grounding import GroundingChecker
 from rag.generate.prompt import build_messages, request_params
 from rag.generate.result import checked_answer, fallback
+from rag.instructions import instruction_notice
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,8 @@ class ChatClient:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.timeout = float(timeout)
-        self.idle = min(float(idle), self.timeout) if idle else self.timeout
+        # at most half the deadline, so a silent first try leaves time for the retry
+        self.idle = min(float(idle or self.timeout), self.timeout / 2)
         self.max_chars = int(max_chars)
         self._key = api_key  # a pydantic SecretStr (or None); revealed only into the header
         self._client: httpx.Client | None = None
@@ -367,6 +370,11 @@ class OpenAICompatGenerator:
         if tap is not None:  # checking work done while the reply streamed
             answer.timings_ms["check_during_stream"] = prefetch_ms[0]
         answer = checked_answer(answer, sources, checks)
+        notice = instruction_notice(
+            [(s.citation.document, u.text) for s in sources for u in s.instructions]
+        )
+        if notice and notice not in answer.notices:
+            answer.notices = [*answer.notices, notice]
         if completion.cut:
             answer.notices = [
                 *answer.notices,
