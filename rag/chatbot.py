@@ -316,10 +316,15 @@ class Chatbot:
         return dict(self.index.manifest.get("documents", {}))
 
     def _annotate(self, answer: Answer, index: Index) -> None:
-        """Page numbers for citations of paged documents, a notice for every cited file that
-        changed or went away since it was indexed, and one when a cited passage holds text that
-        reads as instructions to an AI assistant."""
+        """Page numbers for citations and passages of paged documents, a notice for every cited
+        file that changed or went away since it was indexed, and one when a cited passage holds
+        text that reads as instructions to an AI assistant."""
         docs = index.manifest.get("documents", {})
+        for p in answer.passages:
+            pages = (docs.get(p.chunk.doc_id) or {}).get("pages") or []
+            if pages and hasattr(p, "page"):
+                p.page = page_of(pages, p.chunk.char_start)
+                p.page_end = page_of(pages, max(p.chunk.char_start, p.chunk.char_end - 1))
         seen: set[str] = set()
         quoted = []  # cited text that reads as instructions to an AI assistant
         for c in answer.citations:
