@@ -42,6 +42,7 @@ from rag.index import Index, IndexStore
 from rag.instructions import instruction_notice
 from rag.retrieval import Passage, Reranker, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
+from rag.unicode import describe_mixed, mixed_script_words, normalise
 
 
 def _stderr(message: str) -> None:
@@ -100,6 +101,7 @@ def clean_question(question, max_chars: int, max_input: int | None = None) -> tu
     notices = []
     # drop control characters and lone surrogates, keep newlines/tabs as spaces
     text = question.encode("utf-8", "replace").decode("utf-8")
+    text = normalise(text)  # full-width letters, ligatures; zero-width and bidi characters dropped
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = " ".join(text.split())
     if not text:
@@ -317,8 +319,9 @@ class Chatbot:
 
     def _annotate(self, answer: Answer, index: Index) -> None:
         """Page numbers for citations and passages of paged documents, a notice for every cited
-        file that changed or went away since it was indexed, and one when a cited passage holds
-        text that reads as instructions to an AI assistant."""
+        file that changed or went away since it was indexed, one when a cited passage holds
+        text that reads as instructions to an AI assistant, and one for a word that mixes
+        scripts (a Cyrillic letter in a Latin name)."""
         docs = index.manifest.get("documents", {})
         for p in answer.passages:
             pages = (docs.get(p.chunk.doc_id) or {}).get("pages") or []
@@ -353,6 +356,13 @@ class Chatbot:
         notice = instruction_notice(quoted)
         if notice and not any(n.startswith(notice[:60]) for n in answer.notices):
             answer.notices.append(notice)
+        mixed = mixed_script_words(" ".join([answer.text, *(c.quote for c in answer.citations)]))
+        if mixed:
+            answer.notices.append(
+                "Mixed scripts: the sources spell "
+                + ", ".join(describe_mixed(w) for w in mixed[:3])
+                + ", so it only looks like the Latin name."
+            )
 
     def limit_answers(self, slots: int | None) -> None:
         """Compose at most ``slots`` answers at once (None: no limit). Only the extractive stage

@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from rag.documents import Document, Section, parse_sections, split_lines
 from rag.instructions import addressed_to_assistant
+from rag.unicode import normalise
 
 LIST_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>[-*+]|\d{1,3}[.)])[ \t]+")
 ABBREVIATIONS = {
@@ -95,7 +96,7 @@ def clean_inline(raw: str) -> str:
     text = re.sub(r"!?\[([^\]]*)\]\(([^)\s]*)\)", _link, text)
     text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
     text = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", text)
-    text = text.replace("`", "")
+    text = normalise(text.replace("`", ""))  # NFKC, no zero-width or bidi characters
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
