@@ -41,6 +41,8 @@ class Passage:
     lexical_rank: int | None = None
     lexical_score: float | None = None
     rerank_score: float | None = None  # hybrid only: best unit cosine + bonuses (``Reranker``)
+    page: int | None = None  # 1-based pages of a paged document (PDF), set by the chatbot
+    page_end: int | None = None
 
     def to_dict(self, with_text: bool = True) -> dict:
         d = {
@@ -63,6 +65,8 @@ class Passage:
             "line_start": self.chunk.line_start,
             "line_end": self.chunk.line_end,
         }
+        if self.page is not None:
+            d["page"], d["page_end"] = self.page, self.page_end
         if with_text:
             d["text"] = self.chunk.clean
         return d
