@@ -4,6 +4,7 @@ limit beside the per-address one, and several users in an ``--auth-file``."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -202,3 +203,77 @@ def test_the_auth_file_takes_several_users_or_refuses_with_the_reason(tmp_path):
     f.write_text("alice:one\njust-a-name\n")
     with pytest.raises(ValueError, match="line 2: is not USER:PASSWORD"):
         resolve_login(None, f, False)
+
+
+# ---- point 5: one vote per answer per session ----------------------------------------------------
+
+
+def queue_join(url: str, fn_index: int, data: list, session: str, event_data=None) -> str:
+    """Start one event of the page as the browser does (queue/join); its event id."""
+    body = {"data": data, "fn_index": fn_index, "session_hash": session, "event_data": event_data}
+    r = httpx.post(url + "gradio_api/queue/join", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["event_id"]
+
+
+def queue_results(url: str, session: str, event_ids: list[str]) -> dict:
+    """The outputs of the session's events (one stream per session, as the browser reads it)."""
+    out, deadline = {}, time.monotonic() + 120
+    with httpx.stream(
+        "GET", url + f"gradio_api/queue/data?session_hash={session}", timeout=30
+    ) as stream:
+        for line in stream.iter_lines():
+            assert time.monotonic() < deadline, f"{len(out)} of {len(event_ids)} events done"
+            if not line.startswith("data:"):
+                continue
+            msg = json.loads(line[5:])
+            if msg.get("event_id") in event_ids and msg.get("msg") == "process_completed":
+                assert msg.get("success"), msg
+                out[msg["event_id"]] = msg["output"]
+                if len(out) == len(event_ids):
+                    return out
+    raise AssertionError(f"the stream ended with {len(out)} of {len(event_ids)} events done")
+
+
+def queue_call(url: str, fn_index: int, data: list, session: str, event_data=None) -> dict:
+    event = queue_join(url, fn_index, data, session, event_data)
+    return queue_results(url, session, [event])[event]
+
+
+def fn_index_of(demo, name: str) -> int:
+    return next(i for i, fn in demo.fns.items() if getattr(fn.fn, "__name__", "") == name)
+
+
+def test_fifty_likes_on_one_answer_are_one_vote_and_a_later_vote_replaces_it(place, tmp_path):  # noqa: F811
+    from rag.feedback import FeedbackLog
+    from ui.app import page_for, serve
+
+    log = FeedbackLog(tmp_path / "feedback.jsonl")
+    demo, url = serve(make_bot(place), port=free_port(), feedback=log, **page_for(place["corpus"]))
+    try:
+        submit, like = fn_index_of(demo, "on_submit"), fn_index_of(demo, "on_like")
+        out = queue_call(url, submit, ["Who is the founder of Acme?", [], None, "hybrid", 5], "s1")
+        history = out["data"][1]
+        assert "Jane Roe" in json.dumps(history)
+        vote = {"index": 1, "value": history[1]["content"], "liked": True}
+        with ThreadPoolExecutor(10) as pool:  # fifty clicks at once
+            events = list(
+                pool.map(lambda _: queue_join(url, like, [history, None], "s1", vote), range(50))
+            )
+        queue_results(url, "s1", events)
+        records, _ = log.read()
+        assert [r.vote for r in records] == ["like"], len(records)
+        assert len(log.path.read_text().splitlines()) == 1
+        queue_call(url, like, [history, None], "s1", {**vote, "liked": False})
+        records, _ = log.read()
+        assert [(r.vote, r.question) for r in records] == [
+            ("dislike", "Who is the founder of Acme?")
+        ]
+        _, n, _ = log.export(tmp_path / "out.jsonl")
+        assert n == 1
+        # another session's vote on its own answer is its own
+        out = queue_call(url, submit, ["Who is the founder of Acme?", [], None, "hybrid", 5], "s2")
+        queue_call(url, like, [out["data"][1], None], "s2", vote)
+        assert sorted(r.vote for r in log.read()[0]) == ["dislike", "like"]
+    finally:
+        demo.close()

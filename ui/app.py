@@ -478,7 +478,8 @@ def serve(
         raise ValueError(
             f"cannot listen on {host}:{port} ({exc}): pass another --port, or stop what uses it"
         ) from None
-    _guards_outermost(demo.server_app, (Guard, uploads.UploadGuard))
+    if getattr(demo, "server_app", None) is not None:  # None: a test double
+        _guards_outermost(demo.server_app, (Guard, uploads.UploadGuard))
     close = demo.close
 
     def close_and_clean(*args, **kwargs):

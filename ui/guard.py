@@ -271,7 +271,10 @@ class Guard:
             )
         origin = headers.get(b"origin")
         if origin is not None and not self._host_allowed(host_name(origin)):
-            return "requests from another site's page are refused"
+            return (
+                "requests from another site's page are refused: this chat takes requests only "
+                "from its own page"
+            )
         return None
 
     # ---- the middleware -------------------------------------------------------------------------
