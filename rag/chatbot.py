@@ -39,8 +39,10 @@ from rag.encoders import make_embedder
 from rag.followup import resolve
 from rag.history import HistoryError, history_questions
 from rag.index import Index, IndexStore
+from rag.instructions import instruction_notice
 from rag.retrieval import Passage, Reranker, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
+from rag.unicode import describe_mixed, mixed_script_words, normalise
 
 
 def _stderr(message: str) -> None:
@@ -99,6 +101,7 @@ def clean_question(question, max_chars: int, max_input: int | None = None) -> tu
     notices = []
     # drop control characters and lone surrogates, keep newlines/tabs as spaces
     text = question.encode("utf-8", "replace").decode("utf-8")
+    text = normalise(text)  # full-width letters, ligatures; zero-width and bidi characters dropped
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = " ".join(text.split())
     if not text:
@@ -135,6 +138,7 @@ class Chatbot:
         self.load_count = 0
         self.generation = 0  # how many times the served index was replaced
         self._generators: dict = {}  # name -> rag.generate Generator, made on first use
+        self._answer_slots: threading.BoundedSemaphore | None = None  # see limit_answers
 
     @classmethod
     def from_corpus(
@@ -314,11 +318,26 @@ class Chatbot:
         return dict(self.index.manifest.get("documents", {}))
 
     def _annotate(self, answer: Answer, index: Index) -> None:
-        """Page numbers for citations of paged documents, and a notice for every cited file that
-        changed or went away since it was indexed."""
+        """Page numbers for citations and passages of paged documents, a notice for every cited
+        file that changed or went away since it was indexed, one when a cited passage holds
+        text that reads as instructions to an AI assistant, and one for a word that mixes
+        scripts (a Cyrillic letter in a Latin name)."""
         docs = index.manifest.get("documents", {})
+        for p in answer.passages:
+            pages = (docs.get(p.chunk.doc_id) or {}).get("pages") or []
+            if pages and hasattr(p, "page"):
+                p.page = page_of(pages, p.chunk.char_start)
+                p.page_end = page_of(pages, max(p.chunk.char_start, p.chunk.char_end - 1))
         seen: set[str] = set()
+        quoted = []  # cited text that reads as instructions to an AI assistant
         for c in answer.citations:
+            ci = index.by_id.get(c.chunk_id)
+            if ci is not None:
+                quoted += [
+                    (c.document, u.text)
+                    for u in index.chunks[ci].units
+                    if getattr(u, "instruction", False)
+                ]
             info = docs.get(c.document) or {}
             pages = info.get("pages") or []
             if pages:
@@ -334,6 +353,23 @@ class Chatbot:
                     f"{c.document} {state} since it was indexed: the quote is from the indexed "
                     "version, and the index is being refreshed."
                 )
+        notice = instruction_notice(quoted)
+        if notice and not any(n.startswith(notice[:60]) for n in answer.notices):
+            answer.notices.append(notice)
+        mixed = mixed_script_words(" ".join([answer.text, *(c.quote for c in answer.citations)]))
+        if mixed:
+            answer.notices.append(
+                "Mixed scripts: the sources spell "
+                + ", ".join(describe_mixed(w) for w in mixed[:3])
+                + ", so it only looks like the Latin name."
+            )
+
+    def limit_answers(self, slots: int | None) -> None:
+        """Compose at most ``slots`` answers at once (None: no limit). Only the extractive stage
+        holds a slot: an answer waiting on the LLM endpoint has given its slot back (the
+        generator has slots of its own, ``llm_concurrency``), so stalled generations never keep
+        another user's extractive answer waiting. The chat server sets this."""
+        self._answer_slots = threading.BoundedSemaphore(slots) if slots else None
 
     # ---- generation (rag/generate/) ----------------------------------------------------------------
 
@@ -437,14 +473,21 @@ class Chatbot:
         self._maybe_refresh()
         serving = self._serving
         index = serving.index
-        t_load = time.perf_counter()
-        analysis = self._analyse(question, earlier)
-        t_rewrite = time.perf_counter()
-        passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode, serving)
-        t_compose = time.perf_counter()
-        answer = serving.composer.compose(
-            analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
-        )
+        slots = self._answer_slots
+        if slots is not None:
+            slots.acquire()
+        try:
+            t_load = time.perf_counter()
+            analysis = self._analyse(question, earlier)
+            t_rewrite = time.perf_counter()
+            passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode, serving)
+            t_compose = time.perf_counter()
+            answer = serving.composer.compose(
+                analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
+            )
+        finally:
+            if slots is not None:
+                slots.release()
         if analysis.understood_as:
             notices.append(f"Understood as: {analysis.understood_as}")
         t_end = time.perf_counter()

@@ -108,7 +108,8 @@ def make_bot(corpus: str | Path | None = None, **settings):
 
 
 def format_answer(answer) -> str:
-    """Human-readable answer: text, notices, then numbered sources with their quotes."""
+    """Human-readable answer: text, notices, then numbered sources with their quotes; no control
+    character or escape sequence from a document survives."""
     lines = [answer.text]
     for notice in answer.notices:
         lines.append(f"note: {notice}")
@@ -128,7 +129,10 @@ def format_answer(answer) -> str:
     else:
         lines.append("")
         lines.append(f"({answer.reason})")
-    return "\n".join(lines)
+    from rag.unicode import terminal_safe
+
+    # a document's escape sequences (OSC links, colours, title changes) never reach the terminal
+    return terminal_safe("\n".join(lines))
 
 
 def _quiet_bot(corpus: str | Path | None):

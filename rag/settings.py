@@ -121,7 +121,11 @@ class Settings(BaseSettings):
     # generation (rag/generate/): the user's OpenAI-compatible endpoint; none = extractive answers
     llm_url: str | None = None  # base URL, e.g. http://127.0.0.1:11434/v1 (".../chat/completions")
     llm_model: str | None = None
-    llm_timeout: float = 60.0  # seconds to wait for the reply (connect: 5 s); one retry
+    llm_timeout: float = 60.0  # the deadline of one answer's generation, its retry included
+    # the longest wait for the endpoint's next bytes or stream event (at most half of llm_timeout)
+    llm_idle_timeout: float = 20.0
+    llm_concurrency: int = 4  # answers waiting on the endpoint at once (the others wait for one)
+    llm_max_reply_chars: int = 20_000  # a longer reply is cut here, with a notice
     # stream the reply even when nobody displays it: finished sentences are checked while the rest
     # is written (off: one JSON reply, for an endpoint that cannot stream)
     llm_stream: bool = True
@@ -223,6 +227,27 @@ class Settings(BaseSettings):
             raise ValueError(f"llm_timeout={v} is out of range: use 0.05 to 3600 seconds")
         return v
 
+    @field_validator("llm_idle_timeout")
+    @classmethod
+    def _llm_idle(cls, v: float) -> float:
+        if not 0.05 <= v <= 3600:
+            raise ValueError(f"llm_idle_timeout={v} is out of range: use 0.05 to 3600 seconds")
+        return v
+
+    @field_validator("llm_concurrency")
+    @classmethod
+    def _llm_concurrency(cls, v: int) -> int:
+        if not 1 <= v <= 256:
+            raise ValueError(f"llm_concurrency={v} is out of range: use 1 to 256")
+        return v
+
+    @field_validator("llm_max_reply_chars")
+    @classmethod
+    def _llm_max_reply(cls, v: int) -> int:
+        if not 200 <= v <= 1_000_000:
+            raise ValueError(f"llm_max_reply_chars={v} is out of range: use 200 to 1,000,000")
+        return v
+
     @model_validator(mode="after")
     def _llm_model_given(self) -> Settings:
         if self.llm_url and not (self.llm_model or "").strip():
@@ -276,7 +301,21 @@ class Settings(BaseSettings):
         """``RAG_`` variables in ``environ`` that name no setting (a typo is otherwise silent)."""
         environ = os.environ if environ is None else environ
         known = {f"RAG_{name.upper()}" for name in cls.model_fields} | OTHER_ENV
-        return sorted(k for k in environ if k.upper().startswith("RAG_") and k.upper() not in known)
+        return sorted(
+            k
+            for k in environ
+            if k.upper().startswith("RAG_") and k.upper() not in known and not cls._nested_env(k)
+        )
+
+    @classmethod
+    def _nested_env(cls, name: str) -> bool:
+        """Whether ``name`` is a nested setting, ``RAG_<SECTION>__<FIELD>`` (``RAG_ANSWER__DECIDE``):
+        the section a model-valued setting and the field one of its own (pydantic reads these)."""
+        section, sep, field = name.upper().removeprefix("RAG_").partition("__")
+        info = cls.model_fields.get(section.lower()) if sep else None
+        inner = getattr(info, "annotation", None) if info is not None else None
+        fields = getattr(inner, "model_fields", None)
+        return bool(fields) and field.lower() in fields
 
     def index_dir(self) -> Path:
         """Where the index for this corpus lives: one folder per corpus path under ``data_dir``."""

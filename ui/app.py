@@ -360,18 +360,28 @@ def build_app(
             debug_json = gr.JSON(label="Answer details (rewritten query, scores, timings)")
 
         outputs = [question, chatbot, answers, debug_table, debug_json]
-        submit, example, extra = on_submit, on_example, []
+        submit, example, extra, limit = on_submit, on_example, [], {}
         if generator is not None:
+            # with an LLM, Gradio's queue does not bound these events (an answer waiting on the
+            # endpoint would hold a queue slot for up to llm_timeout): the bot bounds the
+            # extractive stage, the generator the answers waiting on the endpoint
             submit, example, extra = on_submit_llm, on_example_llm, [generator]
+            limit = {"concurrency_limit": None}
+            bot.limit_answers(concurrency)
         gr.on(
             [question.submit, send.click],
             submit,
             inputs=[question, chatbot, answers, mode, k, *extra],
             outputs=outputs,
             **private,
+            **limit,
         )
         chatbot.example_select(
-            example, inputs=[chatbot, answers, mode, k, *extra], outputs=outputs, **private
+            example,
+            inputs=[chatbot, answers, mode, k, *extra],
+            outputs=outputs,
+            **private,
+            **limit,
         )
         chatbot.like(on_like, inputs=[chatbot, answers], outputs=None, **private)
         clear.click(on_clear, outputs=outputs, **private)
@@ -381,7 +391,7 @@ def build_app(
         gr.Timer(5).tick(on_tick, inputs=[doc_rows], outputs=[doc_rows], **private)
         chatbot.clear(on_clear, outputs=outputs, **private)
         if settings.has_llm:
-            gr.api(ask_llm, api_name="ask", api_visibility="public")
+            gr.api(ask_llm, api_name="ask", api_visibility="public", **limit)
         else:
             gr.api(ask, api_name="ask", api_visibility="public")
 

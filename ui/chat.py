@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from rag.answer_types import Answer, Citation
 from rag.feedback import FeedbackLog, FeedbackRecord, vote_from_like
 from rag.history import HistoryLimits, history_questions, text_of
+from rag.unicode import strip_bidi
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def escape(text) -> str:
     if text is None:
         return ""
     text = str(text).encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
-    return text.translate(_ESCAPES)
+    return strip_bidi(text).translate(_ESCAPES)  # no bidi override reorders what is shown
 
 
 def escape_block(text) -> str:

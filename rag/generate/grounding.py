@@ -18,6 +18,10 @@ A generated sentence is kept only when all of these hold (the first that fails i
    articles (``python -m rag.generate.fit``; data, rule and figures in ``support_model.json``),
    never on the project's evaluation questions.
 
+A unit of a source that reads as instructions to an AI assistant (``Unit.instruction``, marked at
+index time by ``rag.instructions``) is never support: the numbers, months and names of the check
+are looked up in the rest of the source, and the meaning check compares with the other units only.
+
 What it does not check: that the sentence answers the question; claims made without a number,
 name or negation cue that are close in meaning to a cited unit but subtly wrong ("revenue grew"
 vs "revenue fell"); arithmetic the LLM did ("8 years after" from two dates); and sources the
@@ -224,7 +228,7 @@ def names_in(sentence: str) -> list[str]:
     initial = True
     for m in _WORD_RE.finditer(text):
         word = re.sub(r"['’]s$", "", m.group(0)).strip("'’-&")
-        before = text[: m.start()].rstrip()
+        before = text[max(0, m.start() - 16) : m.start()].rstrip()  # a window: linear time
         if before.endswith((":", "(", '"', "“", "—", "–")) and not initial:
             initial = True  # a word opening a clause, label or quote is capitalised anyway
         if word and word[0].isupper() and word != "I" and word.lower() not in _MONTHS:
@@ -316,9 +320,10 @@ class GroundingChecker:
         by_number = {s.number: s for s in sources}
         out: list[SentenceCheck | None] = []
         pending = []
+        known: dict = {}  # per list of cited sources, what they hold: read once, not per sentence
         for p in pieces:
             body = strip_markers(p.text)
-            failed = self._cheap(p, body, by_number)
+            failed = self._cheap(p, body, by_number, known)
             out.append(failed)
             if failed is None:
                 pending.append((len(out) - 1, p, body))
@@ -331,6 +336,11 @@ class GroundingChecker:
             for i, p, body in pending:
                 out[i] = self._meaning(p, body, by_number, vectors[body], tokens[body], stacks)
         return out
+
+    def prefetcher(self) -> Prefetcher:
+        """A ``Prefetcher`` for one streaming reply: fed its tokens, it embeds each sentence once
+        it is complete, looking only at the text since the last complete sentence."""
+        return Prefetcher(self)
 
     def prefetch(self, partial: str) -> None:
         """Embed the sentences of a reply still streaming that are complete (all but the last,
@@ -352,7 +362,7 @@ class GroundingChecker:
             piece, CheckedSentence(piece.text, False, reason, cited, support, quote), body
         )
 
-    def _cheap(self, piece: Piece, body: str, by_number) -> SentenceCheck | None:
+    def _cheap(self, piece: Piece, body: str, by_number, memo=None) -> SentenceCheck | None:
         """The first failing check among citation, numbers, months and names; None if all pass."""
         cited = citations_of(piece.text)
         if not body or not re.search(r"[A-Za-z0-9]", body):
@@ -364,23 +374,26 @@ class GroundingChecker:
             return self._fail(
                 piece, body, f"cites [{cited[0]}], which is not one of the {len(by_number)} sources"
             )
-        srcs = [by_number[n] for n in valid]
-        marks = "".join(f"[{n}]" for n in valid)
-        text = " ".join(s.text for s in srcs)
-        missing = sorted(numbers_in(body) - numbers_in(text))
+        memo = {} if memo is None else memo
+        key = tuple(valid)
+        if key not in memo:
+            memo[key] = _Held([by_number[n] for n in valid])
+        held = memo[key]
+        marks = held.marks
+        missing = sorted(numbers_in(body) - held.numbers)
         if missing:
-            return self._fail(piece, body, f"the number {_show(missing[0])} is not in {marks}")
-        missing_months = sorted(months_in(body) - months_in(text))
+            reason = f"the number {_show(missing[0])} is not in {marks}"
+            return self._fail(piece, body, reason + _only_quoted(held, _show(missing[0])))
+        missing_months = sorted(months_in(body) - held.months)
         if missing_months:
             name = _MONTH_NAMES[missing_months[0]]
             return self._fail(piece, body, f"the month {name} is not in {marks}")
-        headings = " ".join(s.heading for s in srcs)
-        known = squash(f"{text} {headings}")
-        known_words = set(re.findall(r"[0-9a-z]+", f"{text} {headings}".lower()))
+        known, known_words = held.squashed, held.words
         for name in names_in(piece.text):
             key = squash(name)
             if key and key not in known_words and (len(key) < 4 or key not in known):
-                return self._fail(piece, body, f"the name {name!r} is not in {marks}")
+                reason = f"the name {name!r} is not in {marks}"
+                return self._fail(piece, body, reason + _only_quoted(held, name))
         return None
 
     def _meaning(
@@ -406,6 +419,10 @@ class GroundingChecker:
             reason = (
                 f"not supported in meaning by {marks}: P={prob:.2f} < {self.model.threshold:.2f}"
             )
+            if any(s.instructions for s in srcs):
+                reason += (
+                    f" ({marks} holds instructions to an AI assistant: quoted data, never support)"
+                )
             return self._fail(piece, body, reason, prob, quote)
         reason = f"supported by {marks} (P={prob:.2f})"
         if unknown:
@@ -431,11 +448,61 @@ class GroundingChecker:
         return prob, units[b][2], per_source
 
 
+def _only_quoted(held: _Held, word: str) -> str:
+    """A reason's tail when what is missing is only in text addressed to an AI assistant."""
+    key = squash(word)
+    if key and key in held.quoted:
+        return " (only in text addressed to an AI assistant, which is never support)"
+    return ""
+
+
+class _Held:
+    """What a list of cited sources holds, for the cheap checks: computed once per list."""
+
+    def __init__(self, srcs: list[Source]):
+        self.marks = "".join(f"[{s.number}]" for s in srcs)
+        text = " ".join(s.data_text for s in srcs)  # instructions to an assistant are not facts
+        self.quoted = squash(" ".join(u.text for s in srcs for u in s.instructions))
+        headings = " ".join(s.heading for s in srcs)
+        self.numbers = numbers_in(text)
+        self.months = months_in(text)
+        self.squashed = squash(f"{text} {headings}")
+        self.words = set(re.findall(r"[0-9a-z]+", f"{text} {headings}".lower()))
+
+
+_SENTENCE_END_RE = re.compile(r"[.!?][\"”’')]*\s+(?=[\[\"“(A-Z0-9])")
+
+
+class Prefetcher:
+    """Embeds the finished sentences of a streaming reply as they finish, in time linear in the
+    reply: the text is cut after every finished sentence (a line end, or a sentence end that
+    ``split_sentences`` also splits at), and only the text after the last cut is looked at again.
+    A cut that ``check`` splits differently (a "[2]" opening the next line) only costs a cache
+    miss: ``check`` embeds what it does not find."""
+
+    def __init__(self, checker: GroundingChecker):
+        self.checker = checker
+        self._tail: list[str] = []  # tokens since the last cut
+
+    def feed(self, token: str) -> None:
+        self._tail.append(token)
+        if not re.search(r"[.!?\]\n]", token):
+            return
+        tail = "".join(self._tail)
+        cut = tail.rfind("\n") + 1
+        for m in _SENTENCE_END_RE.finditer(tail, cut):
+            if not _ABBREV_RE.search(tail[cut : m.start() + 1].rstrip("\"”’')")):
+                cut = m.end()
+        if cut:
+            self.checker.prefetch(tail[:cut])
+            self._tail = [tail[cut:]] if cut < len(tail) else []
+
+
 def features(vec, tokens, srcs: list[Source], stacked=None):
     """The units of ``srcs`` as (source number, unit index, unit), and the sentence's cosine and
     token alignment with each, and its alignment with all their tokens together. One matrix product
     per sentence; ``stacked`` is ``stack_sources(srcs)``, computed here when not given."""
-    units = [(s.number, i, u) for s in srcs for i, u in enumerate(s.units)]
+    units = [(s.number, i, u) for s in srcs for i, u in enumerate(s.units) if not u.instruction]
     if vec is None or not units:
         return [], np.zeros(0), np.zeros(0), 0.0
     matrix, toks, offsets = stacked or stack_sources(srcs)
@@ -454,7 +521,9 @@ def features(vec, tokens, srcs: list[Source], stacked=None):
 def stack_sources(srcs: list[Source]):
     """The units' vectors as one matrix, their tokens as one matrix, and each unit's first token
     row (plus the end): what ``features`` multiplies a sentence with."""
-    units = [u for s in srcs for u in s.units]
+    units = [u for s in srcs for u in s.units if not u.instruction]  # never support
+    if not units:
+        return np.zeros((0, 1), dtype=np.float32), None, np.zeros(1, dtype=np.int64)
     matrix = np.stack([u.vector for u in units]).astype(np.float32)
     if all(u.tokens is not None for u in units):
         sizes = [len(u.tokens) for u in units]
