@@ -414,11 +414,15 @@ def respond_stream(message, history, *, bot, mode: str | None = None, k=None, ge
 
 
 def answer_record(answer: Answer | None) -> dict | None:
-    """What a session keeps of an answer for feedback: ``Answer.to_dict()`` without passages."""
+    """What a session keeps of an answer for feedback: ``Answer.to_dict()`` without passages, and
+    an ``answer_id`` of its own (one vote per answer: see ``rag.feedback``)."""
     if answer is None:
         return None
+    import uuid
+
     d = answer.to_dict()
     d.pop("passages", None)
+    d["answer_id"] = uuid.uuid4().hex
     return d
 
 
@@ -438,14 +442,15 @@ def record_vote(
     """Append a like/dislike on the answer at message ``index`` to the feedback log.
 
     ``answers`` holds one ``answer_record`` per question asked in this session (None for a question
-    that got an error), in order. Votes on errors or unknown messages are ignored (None returned).
+    that got an error), in order. Votes on errors or unknown messages are ignored (None returned),
+    and so is a vote that repeats the latest one on the same answer (one vote per answer per
+    session; a different vote replaces it).
     """
     turn = turn_of(history, index)
     if turn is None or turn >= len(answers or []) or answers[turn] is None:
         return None
     record = FeedbackRecord.from_answer(answers[turn], vote_from_like(liked))
-    feedback.append(record)
-    return record
+    return record if feedback.vote(record) else None
 
 
 def api_answer(
