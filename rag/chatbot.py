@@ -42,9 +42,11 @@ from rag.filters import Filters
 from rag.followup import resolve
 from rag.history import HistoryError, history_questions
 from rag.index import Index, IndexStore
+from rag.instructions import instruction_notice
 from rag.records import match_documents
 from rag.retrieval import Passage, Reranker, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
+from rag.unicode import describe_mixed, mixed_script_words, normalise
 
 
 def _stderr(message: str) -> None:
@@ -117,6 +119,7 @@ def clean_question(question, max_chars: int, max_input: int | None = None) -> tu
     notices = []
     # drop control characters and lone surrogates, keep newlines/tabs as spaces
     text = question.encode("utf-8", "replace").decode("utf-8")
+    text = normalise(text)  # full-width letters, ligatures; zero-width and bidi characters dropped
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = " ".join(text.split())
     if not text:
@@ -153,6 +156,8 @@ class Chatbot:
         self.load_count = 0
         self.generation = 0  # how many times the served index was replaced
         self._generators: dict = {}  # name -> rag.generate Generator, made on first use
+        self._milvus = None  # rag.index.milvus.MilvusStore when settings.store is milvus
+        self._answer_slots: threading.BoundedSemaphore | None = None  # see limit_answers
 
     @classmethod
     def from_corpus(
@@ -187,6 +192,18 @@ class Chatbot:
             answer_model=self.answer_model.version if self.answer_model else None,
             **kwargs,
         )
+
+    def milvus(self, dimension: int):
+        """The Milvus store of this corpus (``store=milvus``), connected once."""
+        from rag.index.milvus import MilvusStore, collection_name
+
+        s = self.settings
+        store = self._milvus
+        if store is None or store.dimension != dimension:
+            token = s.milvus_token.get_secret_value() if s.milvus_token else None
+            store = MilvusStore(s.milvus_target(), collection_name(s.index_dir()), dimension, token)
+            self._milvus = store
+        return store
 
     def warm_up(self) -> Chatbot:
         if self._index is not None:
@@ -226,7 +243,13 @@ class Chatbot:
         word)."""
         s, a = self.settings, self.settings.answer
         stats = CorpusStats(index, self.embedder, a.ubiquitous_share)
-        retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
+        store = None
+        if s.store == "milvus":
+            # the collection follows the build: documents it lacks are written from the build's
+            # vectors (nothing is embedded again), documents the build dropped are deleted
+            store = self.milvus(index.dimension)
+            store.sync(index, log=_stderr)
+        retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe, store=store)
         reranker = Reranker(
             index, stats, a.rerank_token_weight, a.rerank_lexical, a.lexical_cap, a.title_bonus
         )
@@ -335,8 +358,10 @@ class Chatbot:
 
     def _annotate(self, answer: Answer, index: Index) -> None:
         """The documents the answer quotes (``Answer.documents``, with their records), page
-        numbers for citations and passages of paged documents, and a notice for every cited file
-        that changed or went away since it was indexed."""
+        numbers for citations and passages of paged documents, a notice for every cited file that
+        changed or went away since it was indexed, one when a cited passage holds text that reads
+        as instructions to an AI assistant, and one for a word that mixes scripts (a Cyrillic
+        letter in a Latin name)."""
         docs = index.manifest.get("documents", {})
         for p in answer.passages:
             pages = (docs.get(p.chunk.doc_id) or {}).get("pages") or []
@@ -353,7 +378,15 @@ class Chatbot:
             }
             for d in dict.fromkeys(c.document for c in answer.citations)
         ]
+        quoted = []  # cited text that reads as instructions to an AI assistant
         for c in answer.citations:
+            ci = index.by_id.get(c.chunk_id)
+            if ci is not None:
+                quoted += [
+                    (c.document, u.text)
+                    for u in index.chunks[ci].units
+                    if getattr(u, "instruction", False)
+                ]
             info = docs.get(c.document) or {}
             pages = info.get("pages") or []
             if pages:
@@ -369,6 +402,23 @@ class Chatbot:
                     f"{c.document} {state} since it was indexed: the quote is from the indexed "
                     "version, and the index is being refreshed."
                 )
+        notice = instruction_notice(quoted)
+        if notice and not any(n.startswith(notice[:60]) for n in answer.notices):
+            answer.notices.append(notice)
+        mixed = mixed_script_words(" ".join([answer.text, *(c.quote for c in answer.citations)]))
+        if mixed:
+            answer.notices.append(
+                "Mixed scripts: the sources spell "
+                + ", ".join(describe_mixed(w) for w in mixed[:3])
+                + ", so it only looks like the Latin name."
+            )
+
+    def limit_answers(self, slots: int | None) -> None:
+        """Compose at most ``slots`` answers at once (None: no limit). Only the extractive stage
+        holds a slot: an answer waiting on the LLM endpoint has given its slot back (the
+        generator has slots of its own, ``llm_concurrency``), so stalled generations never keep
+        another user's extractive answer waiting. The chat server sets this."""
+        self._answer_slots = threading.BoundedSemaphore(slots) if slots else None
 
     # ---- generation (rag/generate/) ----------------------------------------------------------------
 
@@ -532,15 +582,24 @@ class Chatbot:
         serving = self._serving
         index = serving.index
         chosen = self.check_filters(filters, index)
-        t_load = time.perf_counter()
-        analysis = self._analyse(question, earlier, serving)
-        chosen, why = self.scope(analysis.query, chosen, index)
-        t_rewrite = time.perf_counter()
-        passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode, serving, chosen)
-        t_compose = time.perf_counter()
-        answer = serving.composer.compose(
-            analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
-        )
+        slots = self._answer_slots
+        if slots is not None:
+            slots.acquire()
+        try:
+            t_load = time.perf_counter()
+            analysis = self._analyse(question, earlier, serving)
+            chosen, why = self.scope(analysis.query, chosen, index)
+            t_rewrite = time.perf_counter()
+            passages, fvec, q_tokens, timings = self._search(
+                analysis.query, k, mode, serving, chosen
+            )
+            t_compose = time.perf_counter()
+            answer = serving.composer.compose(
+                analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
+            )
+        finally:
+            if slots is not None:
+                slots.release()
         if analysis.understood_as:
             notices.append(f"Understood as: {analysis.understood_as}")
         t_end = time.perf_counter()

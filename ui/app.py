@@ -373,18 +373,28 @@ def build_app(
             debug_json = gr.JSON(label="Answer details (rewritten query, scores, timings)")
 
         outputs = [question, chatbot, answers, debug_table, debug_json]
-        submit, example, extra = on_submit, on_example, [doc_choice]
+        submit, example, extra, limit = on_submit, on_example, [doc_choice], {}
         if generator is not None:
+            # with an LLM, Gradio's queue does not bound these events (an answer waiting on the
+            # endpoint would hold a queue slot for up to llm_timeout): the bot bounds the
+            # extractive stage, the generator the answers waiting on the endpoint
             submit, example, extra = on_submit_llm, on_example_llm, [doc_choice, generator]
+            limit = {"concurrency_limit": None}
+            bot.limit_answers(concurrency)
         gr.on(
             [question.submit, send.click],
             submit,
             inputs=[question, chatbot, answers, mode, k, *extra],
             outputs=outputs,
             **private,
+            **limit,
         )
         chatbot.example_select(
-            example, inputs=[chatbot, answers, mode, k, *extra], outputs=outputs, **private
+            example,
+            inputs=[chatbot, answers, mode, k, *extra],
+            outputs=outputs,
+            **private,
+            **limit,
         )
         doc_rows.change(
             lambda rows, chosen: gr.update(
@@ -403,7 +413,7 @@ def build_app(
         gr.Timer(5).tick(on_tick, inputs=[doc_rows], outputs=[doc_rows], **private)
         chatbot.clear(on_clear, outputs=outputs, **private)
         if settings.has_llm:
-            gr.api(ask_llm, api_name="ask", api_visibility="public")
+            gr.api(ask_llm, api_name="ask", api_visibility="public", **limit)
         else:
             gr.api(ask, api_name="ask", api_visibility="public")
 
@@ -433,13 +443,17 @@ def serve(
     title: str = "Ask the documents",
     warn=None,
     throttle=None,
+    allowed_hosts: list[str] | tuple[str, ...] = (),
 ):
     """Load the bot, build the page and start the server; returns ``(demo, url)`` once it is up.
 
     Prints ``bind_warning`` (to stderr, or through ``warn``) when the address is not loopback and
     no login is set. Every route passes through ``ui.guard.Guard`` (login on everything but the
     login page, back-off on wrong passwords, request-size limits from ``bot.settings``); ``throttle``
-    is the guard's ``LoginThrottle`` (default: 5 free attempts, then 1 s doubling to 60 s).
+    is the guard's ``LoginThrottle`` (default: 5 free attempts, then 1 s doubling to 60 s; 30
+    attempts at once across all addresses, then 2 a second). Requests are answered only for the
+    ``Host`` names 127.0.0.1, localhost, ``host`` and ``allowed_hosts`` (``--allowed-host``).
+    ``auth`` is one ``(user, password)`` or a list of them.
     Call ``demo.block_thread()`` to serve until interrupted, ``demo.close()`` to stop.
     """
     check_port(port)
@@ -454,6 +468,7 @@ def serve(
     from starlette.middleware import Middleware
 
     from ui.guard import Guard
+    from ui.guard import allowed_hosts as host_names
 
     settings = bot.settings
     max_file = int(settings.upload_max_mb * 2**20)
@@ -465,6 +480,7 @@ def serve(
         max_body_bytes=settings.max_request_bytes,
         max_upload_bytes=max_file * uploads.MAX_FILES + 2**16,  # files plus multipart headers
         max_json_depth=settings.max_history_depth + 8,  # {"data": [...]} and a message's fields
+        hosts=host_names(host, allowed_hosts),
     )
     upload_guard = Middleware(
         uploads.UploadGuard,
@@ -499,6 +515,8 @@ def serve(
         raise ValueError(
             f"cannot listen on {host}:{port} ({exc}): pass another --port, or stop what uses it"
         ) from None
+    if getattr(demo, "server_app", None) is not None:  # None: a test double
+        _guards_outermost(demo.server_app, (Guard, uploads.UploadGuard))
     close = demo.close
 
     def close_and_clean(*args, **kwargs):
@@ -511,6 +529,16 @@ def serve(
     demo.upload_dir = upload_dir
     shown = f"[{host}]" if ":" in host else host
     return demo, f"http://{shown}:{demo.server_port}/"
+
+
+def _guards_outermost(app, classes) -> None:
+    """Put the guards in front of Gradio's own middleware (its CORS layer, added after ours, would
+    otherwise sit outside them and echo a foreign ``Origin`` on their refusals). Starlette builds
+    its middleware stack on the first request; clearing it makes the next request rebuild it in
+    this order."""
+    ours = [m for m in app.user_middleware if m.cls in classes]
+    app.user_middleware = ours + [m for m in app.user_middleware if m.cls not in classes]
+    app.middleware_stack = None
 
 
 def page_for(corpus_dir: Path | None) -> dict:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from rag.answer_types import Answer, Citation
 from rag.feedback import FeedbackLog, FeedbackRecord, vote_from_like
 from rag.history import HistoryLimits, history_questions, text_of
+from rag.unicode import strip_bidi
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def escape(text) -> str:
     if text is None:
         return ""
     text = str(text).encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
-    return text.translate(_ESCAPES)
+    return strip_bidi(text).translate(_ESCAPES)  # no bidi override reorders what is shown
 
 
 def escape_block(text) -> str:
@@ -456,11 +457,15 @@ def respond_stream(
 
 
 def answer_record(answer: Answer | None) -> dict | None:
-    """What a session keeps of an answer for feedback: ``Answer.to_dict()`` without passages."""
+    """What a session keeps of an answer for feedback: ``Answer.to_dict()`` without passages, and
+    an ``answer_id`` of its own (one vote per answer: see ``rag.feedback``)."""
     if answer is None:
         return None
+    import uuid
+
     d = answer.to_dict()
     d.pop("passages", None)
+    d["answer_id"] = uuid.uuid4().hex
     return d
 
 
@@ -480,14 +485,15 @@ def record_vote(
     """Append a like/dislike on the answer at message ``index`` to the feedback log.
 
     ``answers`` holds one ``answer_record`` per question asked in this session (None for a question
-    that got an error), in order. Votes on errors or unknown messages are ignored (None returned).
+    that got an error), in order. Votes on errors or unknown messages are ignored (None returned),
+    and so is a vote that repeats the latest one on the same answer (one vote per answer per
+    session; a different vote replaces it).
     """
     turn = turn_of(history, index)
     if turn is None or turn >= len(answers or []) or answers[turn] is None:
         return None
     record = FeedbackRecord.from_answer(answers[turn], vote_from_like(liked))
-    feedback.append(record)
-    return record
+    return record if feedback.vote(record) else None
 
 
 def api_answer(
