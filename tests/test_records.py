@@ -98,6 +98,7 @@ def test_an_abbreviation_is_not_read_as_a_missing_word():
     named = [t for t, _ in a.named]
     assert "M&A" not in named and "FY22" not in named
     assert ("2022", ["2022"]) in a.named  # the year is a number the text must hold
+    assert a.periods == ["FY2022"] and a.abbreviations == {"M&A": "mergers and acquisitions"}
 
 
 # ---- document records -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from rag.abbreviations import expand
 from rag.answer.kinds import question_kind
 from rag.lexical import AUXILIARIES, STOPWORDS, stem, words
-from rag.periods import normalise_query
+from rag.periods import normalise_query, periods_of
 
 NUMBER_RE = re.compile(r"\d")
 ENUMERATE_RE = re.compile(
@@ -149,6 +149,8 @@ class QuestionAnalysis:
     realtime: bool = False
     excluded: set[str] = field(default_factory=set)
     understood_as: str | None = None
+    periods: list[str] = field(default_factory=list)  # the periods it names: "FY2022", "Q2 FY2023"
+    abbreviations: dict[str, str] = field(default_factory=dict)  # the ones it wrote out
 
     def enumerating(self, heading_terms: set[str] = frozenset()) -> bool:
         """Does the question ask for a list? Cue phrases, or a plural noun that names the section;
@@ -180,6 +182,8 @@ class QuestionAnalysis:
             "realtime": self.realtime,
             "excluded": sorted(self.excluded),
             "understood_as": self.understood_as,
+            "periods": list(self.periods),
+            "abbreviations": dict(self.abbreviations),
         }
 
 
@@ -217,4 +221,6 @@ def analyse(
         realtime=bool(REALTIME_RE.search(query)),
         excluded=set(terms(excluded.group("x"))) if excluded else set(),
         understood_as=understood_as,
+        periods=[p.label for p in periods_of(query, plain_years=True)],
+        abbreviations=expanded,
     )
