@@ -128,7 +128,7 @@ def _registrant(head: str) -> str:
     before = head[max(0, m.start() - 300) : m.start()]
     segs = re.split(r"\n|_{3,}|☐|☒|\s{3,}", before)
     for i in range(len(segs) - 1, -1, -1):
-        seg = " ".join(segs[i].split()).strip(" |,")
+        seg = " ".join(segs[i].split()).strip(" |,#*")  # a reader may make it a heading
         if i and re.fullmatch(r"(?i)(?:inc|corp|co|ltd|llc|plc)\.?", seg):
             seg = f"{' '.join(segs[i - 1].split()).strip(' |,')}, {seg}"  # "ACME,   INC."
         seg = _strip_lead(seg)

@@ -360,3 +360,8 @@ def test_one_missing_term_is_weighed_by_the_model(two_reports, tmp_path, weight,
     # two terms no document holds still decide on their own
     a = bot.ask("What were Bolt's Quarkonium Zyxwv net sales?")
     assert a.abstained and "'Quarkonium', 'Zyxwv'" in a.reason
+
+
+def test_a_registrant_line_the_reader_made_a_heading():
+    text = COVER.replace("ZEPHYR KITE WORKS, INC.\n", "## ZEPHYR KITE WORKS, INC.\n")
+    assert describe("z.pdf", text, "pdf").entity == "Zephyr Kite Works, Inc."
