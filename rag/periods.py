@@ -38,7 +38,7 @@ _ORD = rf"(?P<o>{'|'.join(ORDINALS)}|1st|2nd|3rd|4th)"
 PATTERNS: tuple[tuple[re.Pattern, bool, bool], ...] = tuple(
     (re.compile(p, re.IGNORECASE), quarter, compact)
     for p, quarter, compact in (
-        (rf"\bQ{_Q}[\s-]*(?:FY|fiscal(?:\s+year)?)?[\s']*{_YY}\b", True, True),  # Q2 FY23
+        (rf"\bQ{_Q}[\s-]*(?:of\s+)?(?:FY|fiscal(?:\s+year)?)?[\s']*{_YY}\b", True, True),  # Q2 FY23
         (rf"\b{_Q}Q[\s-]*(?:FY)?[\s']*{_YY}\b", True, True),  # 2Q23, 2Q FY2023
         (rf"\b{_YEAR}[\s-]?Q{_Q}\b", True, True),  # 2023Q2, 2023-Q2
         (rf"\b(?:FY|fiscal(?:\s+year)?)[\s']*{_YY}\s+Q{_Q}\b", True, True),  # FY23 Q2

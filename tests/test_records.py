@@ -365,3 +365,27 @@ def test_one_missing_term_is_weighed_by_the_model(two_reports, tmp_path, weight,
 def test_a_registrant_line_the_reader_made_a_heading():
     text = COVER.replace("ZEPHYR KITE WORKS, INC.\n", "## ZEPHYR KITE WORKS, INC.\n")
     assert describe("z.pdf", text, "pdf").entity == "Zephyr Kite Works, Inc."
+
+
+def test_a_passage_without_years_is_about_its_documents_years(tmp_path):
+    from rag.chatbot import Chatbot
+    from rag.embedding import HashEmbedder
+
+    corpus = tmp_path / "r"
+    corpus.mkdir()
+    (corpus / "acme_2022.md").write_text(
+        "# Acme annual report\n\nFor the fiscal year ended December 31, 2022.\n\n## Costs\n"
+        "Capital expenditures | 15 | 12\n",
+        encoding="utf-8",
+    )
+    (corpus / "bolt.md").write_text(ACME.replace("2022", "2019").replace("Acme", "Bolt"))
+    bot = Chatbot.from_corpus(
+        corpus, embedder=HashEmbedder(64), model="hash-64", data_dir=tmp_path / "d",
+        abstain_threshold=0.1,
+    )  # fmt: skip
+    assert bot.documents()["acme_2022.md"]["period"] == "FY2022"
+    a = bot.ask("What were capital expenditures in 2021?", filters=["acme_2022.md"])
+    assert not a.abstained and "Capital expenditures | 15 | 12" in a.text
+    # a year the report does not cover is still a qualifier its passages lack
+    a = bot.ask("What were capital expenditures in 2017?", filters=["acme_2022.md"])
+    assert a.abstained and "2017" in a.reason

@@ -11,7 +11,9 @@ P(answerable) decides. The reasons are what the user is told when the bot abstai
   such term alone does not decide (``rag.answer.compose``): the trained model weighs it.
 - ``kind``: it asks for a date, figure, email, phone or web address and neither the best unit nor a
   close runner-up that covers the question as well holds one (the runner-up is moved first).
-- ``qualifier``: a name or number qualifying the question is absent from the best unit's passage.
+- ``qualifier``: a name or number qualifying the question is absent from the best unit's passage
+  (for a passage that names no year, a year its document reports on, by its record's period,
+  counts as present).
 - ``uncounted``: "how many N" and the figure in the best unit counts something else.
 - ``focus``: the noun asked about is unknown to the documents and not close to the best unit, or a
   role ("who is the X") that the best unit does not name.
@@ -32,6 +34,10 @@ from rag.answer.question import LIGHT_WORDS, TIME_UNITS, QuestionAnalysis
 from rag.corpus_stats import CorpusStats
 from rag.index import Index
 from rag.lexical import STOPWORDS, stem, words
+from rag.periods import parse_label
+
+YEAR_RE = re.compile(r"(?:19|20)\d\d")
+ANNUAL_TYPES = frozenset({"10-K", "20-F", "40-F", "10-KT", "annual report"})
 
 
 @dataclass
@@ -172,6 +178,11 @@ class Checker:
             and not any(soft_equal(stem(w), t) for t in stems)
             and w not in initials
         ]
+        if not any(YEAR_RE.fullmatch(w) for w in context):
+            # a passage that names no year (a table row) is about its document's years; one that
+            # names other years than the question's is not
+            covered = self.covered_years(chunk.doc_id)
+            missing = [w for w in missing if w not in covered]
         names = [w for w in missing if not NUMBER_RE.search(w)]
         known = [self.stats.vpos[w] for w in context if w in self.stats.vpos]
         if names and known and self.embedder is not None:
@@ -183,6 +194,18 @@ class Checker:
             }
             missing = [w for w in missing if w not in close]
         return missing
+
+    def covered_years(self, doc_id: str) -> set[str]:
+        """The years a document reports on, from its record's period (``rag.records``): its own
+        fiscal year, and the years before it that a filing's statements compare with (two for an
+        annual report, one for a quarter's). A passage of a fiscal 2022 annual report need not
+        print "2022" to be about it; a document without a period covers no year this way."""
+        record = (self.index.manifest.get("documents") or {}).get(doc_id) or {}
+        period = parse_label(record.get("period") or "")
+        if period is None:
+            return set()
+        back = 1 if period.quarter else 2 if record.get("type") in ANNUAL_TYPES else 0
+        return {str(period.year - i) for i in range(back + 1)}
 
     def counted_list(self, a: QuestionAnalysis, best: Candidate) -> bool:
         """ "How many N?" and the best unit is an item of a list under a heading naming N."""

@@ -99,8 +99,12 @@ def named_tokens(question: str, expanded=()) -> list[tuple[str, list[str] | None
     abbreviation of reporting written out in the question (``expanded``: "EPS" followed by
     "(earnings per share)") names no thing: its words are the question's words."""
     out: list[tuple[str, list[str] | None]] = []
-    for pos, tok in enumerate(re.findall(r"[\w'’+&./-]+", question)):
-        tok = tok.strip(".'’-/")
+    # a capitalised word opening a sentence is no name: "... rate? Define it as ..."
+    openers = {m.end() for m in re.finditer(r"(?:[?!]|(?<=[a-z]{3})\.)\s+", question)}
+    for pos, m in enumerate(re.finditer(r"[\w'’+&./-]+", question)):
+        tok = m.group(0).strip(".'’-/")
+        if pos and m.start() in openers and tok[:1].isupper() and not tok.isupper():
+            pos = 0
         if tok.lower().endswith(("'s", "’s")):
             tok = tok[:-2]
         if not tok or tok in expanded:
