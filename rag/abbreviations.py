@@ -41,6 +41,7 @@ STANDARD: dict[str, str] = {
     "EBITDA": "earnings before interest, taxes, depreciation and amortization",
     "COGS": "cost of goods sold",
     "PP&E": "property, plant and equipment",
+    "P&L": "profit and loss",
     "FCF": "free cash flow",
     "ROA": "return on assets",
     "ROE": "return on equity",

@@ -389,3 +389,10 @@ def test_a_passage_without_years_is_about_its_documents_years(tmp_path):
     # a year the report does not cover is still a qualifier its passages lack
     a = bot.ask("What were capital expenditures in 2017?", filters=["acme_2022.md"])
     assert a.abstained and "2017" in a.reason
+
+
+def test_of_several_years_asked_about_one_the_passage_names_is_enough(reports_bot):
+    a = reports_bot.ask("What were Bolt's net sales in 2023, 2022 and 2019?")
+    assert not a.abstained and "$80 million" in a.text
+    a = reports_bot.ask("What were Bolt's net sales in 2019?")
+    assert a.abstained and "2019" in a.reason

@@ -13,7 +13,7 @@ P(answerable) decides. The reasons are what the user is told when the bot abstai
   close runner-up that covers the question as well holds one (the runner-up is moved first).
 - ``qualifier``: a name or number qualifying the question is absent from the best unit's passage
   (for a passage that names no year, a year its document reports on, by its record's period,
-  counts as present).
+  counts as present; of several years asked about, one the passage names is enough).
 - ``uncounted``: "how many N" and the figure in the best unit counts something else.
 - ``focus``: the noun asked about is unknown to the documents and not close to the best unit, or a
   role ("who is the X") that the best unit does not name.
@@ -178,11 +178,15 @@ class Checker:
             and not any(soft_equal(stem(w), t) for t in stems)
             and w not in initials
         ]
+        years = [w for w in dict.fromkeys(wanted) if YEAR_RE.fullmatch(w)]
         if not any(YEAR_RE.fullmatch(w) for w in context):
             # a passage that names no year (a table row) is about its document's years; one that
             # names other years than the question's is not
             covered = self.covered_years(chunk.doc_id)
             missing = [w for w in missing if w not in covered]
+        elif len(years) > 1 and any(y in context for y in years):
+            # "in 2022, 2021 and 2020": a passage on one of the years asked about answers for it
+            missing = [w for w in missing if w not in years]
         names = [w for w in missing if not NUMBER_RE.search(w)]
         known = [self.stats.vpos[w] for w in context if w in self.stats.vpos]
         if names and known and self.embedder is not None:

@@ -100,7 +100,9 @@ def named_tokens(question: str, expanded=()) -> list[tuple[str, list[str] | None
     "(earnings per share)") names no thing: its words are the question's words."""
     out: list[tuple[str, list[str] | None]] = []
     # a capitalised word opening a sentence is no name: "... rate? Define it as ..."
-    openers = {m.end() for m in re.finditer(r"(?:[?!]|(?<=[a-z]{3})\.)\s+", question)}
+    openers = {
+        m.end() for m in re.finditer(r"(?:[?!]|(?:(?<=[a-z]{3})|(?<=[\])\"”']))\.)\s+", question)
+    }
     for pos, m in enumerate(re.finditer(r"[\w'’+&./-]+", question)):
         tok = m.group(0).strip(".'’-/")
         if pos and m.start() in openers and tok[:1].isupper() and not tok.isupper():
