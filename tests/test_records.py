@@ -392,7 +392,8 @@ def test_a_passage_without_years_is_about_its_documents_years(tmp_path):
 
 
 def test_of_several_years_asked_about_one_the_passage_names_is_enough(reports_bot):
-    a = reports_bot.ask("What were Bolt's net sales in 2023, 2022 and 2019?")
+    a = reports_bot.ask("What were Bolt's net sales in 2023, 2022 and 2021?")
     assert not a.abstained and "$80 million" in a.text
-    a = reports_bot.ask("What were Bolt's net sales in 2019?")
-    assert a.abstained and "2019" in a.reason
+    # one year alone that the passage does not name is still a qualifier it lacks
+    a = reports_bot.ask("What were Bolt's net sales in 2021?")
+    assert a.abstained and "2021" in a.reason
