@@ -166,7 +166,8 @@ class Chatbot:
             s.batch_size,
             index_type=s.index_type,
             approx_above=s.approx_above,
-            answer_model=self.answer_model.version if self.answer_model else None,
+            # the answer model is not index content: switching it (or any query-time setting)
+            # serves the same build, never rebuilds it
             **kwargs,
         )
 
