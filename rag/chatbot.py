@@ -151,7 +151,11 @@ class Chatbot:
         if self._embedder is None:
             s = self.settings
             self._embedder = make_embedder(
-                s.model, s.encoder, s.models_dir(), cache_size=s.cache_size
+                s.model,
+                s.encoder,
+                s.models_dir(),
+                cache_size=s.cache_size,
+                precision=s.encoder_precision,
             )
         return self._embedder
 
