@@ -319,9 +319,14 @@ class Chatbot:
         return dict(self.index.manifest.get("documents", {}))
 
     def _annotate(self, answer: Answer, index: Index) -> None:
-        """Page numbers for citations of paged documents, and a notice for every cited file that
-        changed or went away since it was indexed."""
+        """Page numbers for citations and passages of paged documents, and a notice for every
+        cited file that changed or went away since it was indexed."""
         docs = index.manifest.get("documents", {})
+        for p in answer.passages:
+            pages = (docs.get(p.chunk.doc_id) or {}).get("pages") or []
+            if pages and hasattr(p, "page"):
+                p.page = page_of(pages, p.chunk.char_start)
+                p.page_end = page_of(pages, max(p.chunk.char_start, p.chunk.char_end - 1))
         seen: set[str] = set()
         for c in answer.citations:
             info = docs.get(c.document) or {}

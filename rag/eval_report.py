@@ -14,7 +14,14 @@ import io
 from pathlib import Path
 
 from rag.atomic import write_atomic
-from rag.metrics import GATE_METRICS, LATENCY_METRICS, METRICS, format_value, percentile
+from rag.metrics import (
+    GATE_METRICS,
+    LATENCY_METRICS,
+    METRICS,
+    PAGE_METRICS,
+    format_value,
+    percentile,
+)
 
 MAX_ANSWER_CHARS = 600
 
@@ -114,7 +121,12 @@ def _summary_rows(summary: dict) -> list[tuple[str, str, str]]:
     rows = []
     counts = summary.get("counts", {})
     reasons = summary.get("null_reasons", {})
-    for name in METRICS:
+    paged = [m for m in PAGE_METRICS if m in summary["metrics"]]
+    for name in (
+        *METRICS[: METRICS.index("abstention_precision")],
+        *paged,
+        *METRICS[METRICS.index("abstention_precision") :],
+    ):
         value = summary["metrics"].get(name)
         if value is None:
             over = reasons.get(name, "")

@@ -14,6 +14,14 @@ returns; no model judges anything. What each check means:
   repeated letters, so spacing, punctuation and a letter lost or restored at a word boundary
   (``"Businessegments"`` / ``"Business Segments"``) do not matter. ``section_hit@n`` and ``mrr@5`` use
   the ranked retrieved passages; ``citation_precision`` uses the citations.
+* **page hit** — for a question with gold ``pages`` (``{"document": "report.pdf", "page": 12}``,
+  1-based; the document may be left out): a retrieved passage or a citation is *on* an expected
+  page when its document is that document (the same path, or the same file name) and its page
+  range covers the page. ``page_hit@1`` and ``page_hit@k`` use the ranked retrieved passages (all
+  ``k`` of them), ``cited_page_precision`` the citations (share on an expected page),
+  ``cited_page_hit`` the share of questions with a citation on an expected page, and
+  ``answered_on_page`` the share answered with every ``must_include`` item *and* a citation on an
+  expected page.
 * **must_include** — each item must occur in the answer text (case-insensitive, whitespace and quote
   style normalised, ``*`` and backticks ignored); ``"Middle East|Middleast"`` is satisfied by either.
 * **abstention** — the positive class is *unanswerable*: precision is the share of abstentions that
@@ -48,6 +56,7 @@ from rag.metrics import (  # noqa: F401  (re-exported: rag.evaluation.METRICS et
     LATENCY_METRICS,
     METRIC_DEPTH,
     METRICS,
+    PAGE_METRICS,
     format_value,
     percentile,
 )
@@ -59,6 +68,7 @@ QUESTION_FIELDS = (
     "reference",
     "must_include",
     "sections",
+    "pages",
     "answerable",
     "history",
     "tags",
@@ -81,6 +91,7 @@ class Question:
     reference: str | None = None
     must_include: list[str] = field(default_factory=list)  # each item may hold "a|b" alternatives
     sections: list[str] = field(default_factory=list)
+    pages: list[dict] = field(default_factory=list)  # {"document", "page", "page_end"}, 1-based
     answerable: bool = True
     history: list = field(default_factory=list)  # earlier user turns: strings or role/content dicts
     tags: list[str] = field(default_factory=list)
@@ -120,6 +131,50 @@ def _string_list(value, name: str, where: str) -> list[str]:
         if not isinstance(item, str) or not item.strip():
             raise _fail(where, f"{name!r} item {i + 1} must be a non-empty string, got {item!r}")
         out.append(item.strip())
+    return out
+
+
+PAGE_RE = re.compile(
+    r"^(?:(?P<doc>.*?)\s*#\s*)?(?:p{1,2}\.?\s*)?(?P<page>\d+)(?:\s*-\s*(?P<end>\d+))?$"
+)
+
+
+def _parse_pages(value, where: str) -> list[dict]:
+    """Gold pages: ``{"document": "a.pdf", "page": 3, "page_end": 4}`` objects, or strings
+    ``"a.pdf#3"`` / ``"a.pdf#3-4"`` / ``"3"`` (no document: any document's page 3)."""
+    if value is None:
+        return []
+    if isinstance(value, (str, dict, int)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list):
+        raise _fail(where, f"'pages' must be a list of pages, not {type(value).__name__}")
+    hint = 'write {"document": "report.pdf", "page": 12} or "report.pdf#12" (pages count from 1)'
+    out = []
+    for i, item in enumerate(value, 1):
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = {"page": item}
+        if isinstance(item, str):
+            m = PAGE_RE.match(item.strip())
+            if not m:
+                raise _fail(where, f"'pages' item {i} ({item!r}) is not a page: {hint}")
+            item = {"document": m["doc"] or None, "page": int(m["page"])}
+            if m["end"]:
+                item["page_end"] = int(m["end"])
+        if not isinstance(item, dict) or set(item) - {"document", "page", "page_end"}:
+            raise _fail(where, f"'pages' item {i} ({item!r}) is not a page: {hint}")
+        doc, page, end = item.get("document"), item.get("page"), item.get("page_end", None)
+        if doc is not None and (not isinstance(doc, str) or not doc.strip()):
+            raise _fail(where, f"'pages' item {i}: 'document' must be a file name, got {doc!r}")
+        for name, v in (("page", page), ("page_end", end)):
+            if (v is not None or name == "page") and (
+                isinstance(v, bool) or not isinstance(v, int) or v < 1
+            ):
+                raise _fail(where, f"'pages' item {i}: {name!r} must be a number from 1, got {v!r}")
+        if end is not None and end < page:
+            raise _fail(where, f"'pages' item {i}: 'page_end' {end} is before 'page' {page}")
+        out.append(
+            {"document": doc.strip() if doc else None, "page": page, "page_end": end or page}
+        )
     return out
 
 
@@ -220,6 +275,7 @@ def _parse_question(d: dict, where: str) -> Question:
         reference=reference,
         must_include=must,
         sections=_string_list(d.get("sections"), "sections", where),
+        pages=_parse_pages(d.get("pages"), where),
         answerable=answerable,
         history=_parse_history(d.get("history"), where),
         tags=_string_list(d.get("tags"), "tags", where),
@@ -324,7 +380,7 @@ def _read_csv(path: Path, text: str) -> list[Question]:
         if not any((v or "").strip() for v in row.values()):
             continue
         d: dict = {k: v for k, v in row.items() if v is not None and v.strip() != ""}
-        for name in ("must_include", "sections", "history", "tags"):
+        for name in ("must_include", "sections", "pages", "history", "tags"):
             if name in d:
                 d[name] = _csv_cell_list(d[name], name, where)
         if "answerable" in d:
@@ -420,6 +476,24 @@ def in_sections(heading_path: Sequence[str], sections: Sequence[str]) -> bool:
     return False
 
 
+def on_pages(item: dict, pages: Sequence[dict]) -> bool:
+    """Whether a passage or citation (``document``, ``page``, ``page_end``) lies on one of the gold
+    ``pages``: the same document (path, or file name when the gold names no folder) and an
+    overlapping page range."""
+    first = item.get("page")
+    if first is None:
+        return False
+    last = item.get("page_end") or first
+    doc = str(item.get("document") or "")
+    for gold in pages:
+        want = gold.get("document")
+        if want and doc != want and not ("/" not in want and Path(doc).name == want):
+            continue
+        if first <= gold["page_end"] and gold["page"] <= last:
+            return True
+    return False
+
+
 def text_key(text: str) -> str:
     """The form answer text and must_include items are compared in."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
@@ -454,6 +528,12 @@ class Checks:
     citations_in_section: int = 0
     citations_scored: int = 0  # citations counted toward citation_precision
     cited_section_hit: bool | None = None  # some citation lies in an expected section
+    page_rank: int | None = None  # rank of the first retrieved passage on an expected page
+    page_hit_at_1: bool | None = None
+    page_hit_at_k: bool | None = None
+    citations_on_page: int = 0
+    citations_page_scored: int = 0  # citations counted toward cited_page_precision
+    cited_page_hit: bool | None = None  # some citation lies on an expected page
     abstention_correct: bool = True
 
     def to_dict(self) -> dict:
@@ -461,6 +541,8 @@ class Checks:
         d["section_hit@1"] = d.pop("section_hit_at_1")
         d["section_hit@3"] = d.pop("section_hit_at_3")
         d["reciprocal_rank@5"] = d.pop("reciprocal_rank_at_5")
+        d["page_hit@1"] = d.pop("page_hit_at_1")
+        d["page_hit@k"] = d.pop("page_hit_at_k")
         return d
 
 
@@ -485,6 +567,18 @@ def score_answer(q: Question, answer: dict) -> Checks:
             checks.citations_scored += 1
             checks.citations_in_section += in_sections(c.get("heading_path") or [], q.sections)
         checks.cited_section_hit = checks.citations_in_section > 0
+    if q.pages:
+        ranked = sorted(answer.get("passages") or [], key=lambda p: p.get("rank") or 0)
+        for pos, p in enumerate(ranked, 1):
+            if on_pages(p, q.pages):
+                checks.page_rank = p.get("rank") or pos
+                break
+        checks.page_hit_at_1 = checks.page_rank is not None and checks.page_rank <= 1
+        checks.page_hit_at_k = checks.page_rank is not None
+        for c in answer.get("citations") or []:
+            checks.citations_page_scored += 1
+            checks.citations_on_page += on_pages(c, q.pages)
+        checks.cited_page_hit = checks.citations_on_page > 0
     if q.must_include:
         text = answer.get("text") or ""
         for item in q.must_include:
@@ -540,6 +634,8 @@ class QuestionResult:
         def passage(p: dict) -> dict:
             d = dict(p)
             d["in_expected_section"] = in_sections(p.get("heading_path") or [], q.sections)
+            if q.pages:
+                d["on_expected_page"] = on_pages(p, q.pages)
             return d
 
         citations = []
@@ -554,7 +650,10 @@ class QuestionResult:
                     "line_end": c.get("line_end"),
                     "quote": c.get("quote"),
                     "quotes": c.get("quotes", []),
+                    "page": c.get("page"),
+                    "page_end": c.get("page_end"),
                     "in_expected_section": in_sections(c.get("heading_path") or [], q.sections),
+                    "on_expected_page": on_pages(c, q.pages) if q.pages else None,
                 }
             )
         return {
@@ -567,6 +666,7 @@ class QuestionResult:
                 "must_include": q.must_include,
                 "sections": q.sections,
                 "answerable": q.answerable,
+                **({"pages": q.pages} if q.pages else {}),
             },
             "rewritten_query": a.get("rewritten_query"),
             "answer": a.get("text"),
@@ -678,6 +778,8 @@ def summarize(results: Sequence[QuestionResult], k: int | None = None) -> dict:
             "no citations on answerable questions that list expected sections"
         )
 
+    _page_metrics(answerable, k, metrics, reasons, counts)
+
     tp = sum(bool(r.answer.get("abstained")) for r in unanswerable)
     fp = sum(bool(r.answer.get("abstained")) for r in answerable)
     fn = len(unanswerable) - tp
@@ -744,6 +846,39 @@ def summarize(results: Sequence[QuestionResult], k: int | None = None) -> dict:
         "by_section": _by_section(answerable),
         "by_tag": _by_tag(results),
     }
+
+
+def _page_metrics(answerable, k, metrics: dict, reasons: dict, counts: dict) -> None:
+    """page_hit@1, page_hit@k, cited_page_precision, cited_page_hit, answered_on_page."""
+    paged = [r for r in answerable if r.question.pages]
+    if not paged:
+        return  # not reported at all: the question file lists no gold pages
+    hit1 = sum(bool(r.checks.page_hit_at_1) for r in paged)
+    hitk = sum(bool(r.checks.page_hit_at_k) for r in paged)
+    cited_hit = sum(bool(r.checks.cited_page_hit) for r in paged)
+    on_page = sum(
+        bool(r.checks.cited_page_hit)
+        and not r.answer.get("abstained")
+        and r.checks.exact_all is not False
+        for r in paged
+    )
+    for name, num in (
+        ("page_hit@1", hit1),
+        ("page_hit@k", hitk),
+        ("cited_page_hit", cited_hit),
+        ("answered_on_page", on_page),
+    ):
+        metrics[name] = _ratio(num, len(paged))
+        counts[name] = {"num": num, "den": len(paged)}
+    if k is not None:
+        counts["page_hit@k"]["k"] = k
+    cited = sum(r.checks.citations_page_scored for r in paged)
+    good = sum(r.checks.citations_on_page for r in paged)
+    if cited:
+        metrics["cited_page_precision"] = _ratio(good, cited)
+        counts["cited_page_precision"] = {"num": good, "den": cited}
+    else:
+        reasons["cited_page_precision"] = "no citations on answerable questions that list pages"
 
 
 def _handled_right(r: QuestionResult) -> bool:
@@ -1055,6 +1190,8 @@ def check_thresholds(summary: dict, thresholds: dict[str, float]) -> list[str]:
         value = summary["metrics"].get(name)
         if value is None:
             why = summary.get("null_reasons", {}).get(name, "not computed")
+            if name in PAGE_METRICS and name not in summary["metrics"]:
+                why = "no answerable question lists gold pages"
             failures.append(f"{name} is null ({why}); the gate requires >= {threshold}")
         elif value < threshold:
             failures.append(f"{name} = {value:.4f} is below the threshold {threshold}")
@@ -1066,7 +1203,11 @@ def format_table(summaries: dict[str, dict]) -> str:
     names = list(summaries)
     rows = [["metric", *names]]
     rows.append(["questions", *(str(summaries[n]["n"]) for n in names)])
-    extra = [m for m in GENERATION_METRICS if any(m in s["metrics"] for s in summaries.values())]
+    extra = [
+        m
+        for m in (*PAGE_METRICS, *GENERATION_METRICS)
+        if any(m in s["metrics"] for s in summaries.values())
+    ]
     for metric in (*METRICS, *extra):
         rows.append(
             [metric, *(format_value(metric, summaries[n]["metrics"].get(metric)) for n in names)]

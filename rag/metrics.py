@@ -14,16 +14,29 @@ GATE_METRICS = (
     "must_include_recall",
     "exact_all",
     "citation_precision",
+    "page_hit@1",
+    "page_hit@k",
+    "cited_page_precision",
+    "cited_page_hit",
+    "answered_on_page",
     "abstention_precision",
     "abstention_recall",
     "abstention_f1",
     "accuracy",
 )
+# Reported only for a question file with gold ``pages`` (paged documents: PDF)
+PAGE_METRICS = (
+    "page_hit@1",
+    "page_hit@k",
+    "cited_page_precision",
+    "cited_page_hit",
+    "answered_on_page",
+)
 # Shown, never gated: how long answers are (recall must not come from quoting more) and how well
 # the calibrated P(answerable) separates the questions
 INFO_METRICS = ("answer_words_mean", "answerable_auc")
 LATENCY_METRICS = ("latency_p50_ms", "latency_p95_ms", "latency_max_ms")
-METRICS = GATE_METRICS + INFO_METRICS + LATENCY_METRICS
+METRICS = tuple(m for m in GATE_METRICS if m not in PAGE_METRICS) + INFO_METRICS + LATENCY_METRICS
 # Reported only for a run that asked an LLM (rag/generate/): the share of generated sentences that
 # passed the grounding check (before removal), and the time the endpoint took per answer.
 GENERATION_METRICS = (

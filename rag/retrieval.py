@@ -8,24 +8,27 @@ the same whether the corpus has a thousand chunks or a hundred thousand. A corpu
 ``depth`` chunks is ranked in full, exactly, with ties broken by chunk order. On an approximate
 index the dense ranking searches ``nprobe`` IVF clusters (``ivf_nprobe``) or ``ef_search`` HNSW
 candidates.
+
+The two rankings come from a store (``rag.index.protocol``: the embedded FAISS + bm25s, or Milvus)
+under a ``Filters`` value; the fusion and the rerank are here, the same for every store.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from rag.chunking import Chunk
 from rag.corpus_stats import CorpusStats
-from rag.index import Index
+from rag.filters import Filters
+from rag.index import EF_SEARCH, NPROBE, EmbeddedStore, Index, SearchStore, ivf_nprobe, one_thread
 from rag.lexical import terms
+
+__all__ = ["EF_SEARCH", "NPROBE", "Passage", "Reranker", "Retriever", "ivf_nprobe", "one_thread"]
 
 MODES = ("dense", "bm25", "hybrid")
 DEPTH = 100  # chunks each ranking contributes to the fusion
-EF_SEARCH = 128  # HNSW search breadth (recall against exact search: see bench/README.md)
-NPROBE = 0  # IVF clusters searched; 0 = auto, see ivf_nprobe (recall@10 >= 0.95: bench/README.md)
 
 
 @dataclass
@@ -38,6 +41,8 @@ class Passage:
     lexical_rank: int | None = None
     lexical_score: float | None = None
     rerank_score: float | None = None  # hybrid only: best unit cosine + bonuses (``Reranker``)
+    page: int | None = None  # 1-based pages of a paged document (PDF), set by the chatbot
+    page_end: int | None = None
 
     def to_dict(self, with_text: bool = True) -> dict:
         d = {
@@ -60,33 +65,11 @@ class Passage:
             "line_start": self.chunk.line_start,
             "line_end": self.chunk.line_end,
         }
+        if self.page is not None:
+            d["page"], d["page_end"] = self.page, self.page_end
         if with_text:
             d["text"] = self.chunk.clean
         return d
-
-
-@contextmanager
-def one_thread():
-    """Search one query on one thread: faster than OpenMP's fork/join for a single vector and free
-    of its stalls on a busy machine. OpenMP's thread count belongs to the calling thread, and is
-    restored, so a build elsewhere keeps every core."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
-def ivf_nprobe(nlist: int, nprobe: int = 0) -> int:
-    """IVF clusters to search: ``nprobe``, or when 0 a quarter of the clusters but at least 96
-    (on the synthetic benchmark corpora that keeps recall@10 at 0.95 or more from 1k to 100k
-    chunks; an IVF index with fewer than 97 clusters is then searched in full)."""
-    if nprobe <= 0:
-        nprobe = max(-(-nlist // 4), 96)
-    return min(nprobe, nlist)
 
 
 def check_mode(mode: str) -> str:
@@ -96,7 +79,11 @@ def check_mode(mode: str) -> str:
 
 
 class Retriever:
-    """Ranks the chunks of an ``Index`` for a query vector and a query text."""
+    """Ranks the chunks of an ``Index`` for a query vector and a query text.
+
+    The rankings come from a store (``rag.index.protocol``): the index's own FAISS + bm25s by
+    default, or another store holding the same chunks (Milvus). Fusion is here, whatever the
+    store, so both give the same passages with the same ranks."""
 
     def __init__(
         self,
@@ -105,88 +92,82 @@ class Retriever:
         depth: int = DEPTH,
         ef_search: int = EF_SEARCH,
         nprobe: int = NPROBE,
+        store: SearchStore | None = None,
     ):
         self.index = index
         self.rrf_k = rrf_k
         self.depth = depth
         self.ef_search = ef_search
         self.nprobe = nprobe
+        self.store = store if store is not None else EmbeddedStore(index, ef_search, nprobe)
 
-    def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
-        """Cosine of the query with every chunk (exact inner product on normalised vectors)."""
-        n = len(self.index.chunks)
-        if n == 0:
-            return np.zeros(0, dtype=np.float32)
-        q = query_vector.reshape(1, -1).astype(np.float32)
-        if self.index.dense_type != "flat":
-            return self.index.chunk_vectors() @ q[0]
-        with one_thread():
-            scores, ids = self.index.dense.search(q, n)
-        out = np.full(n, -1.0, dtype=np.float32)
-        valid = ids[0] >= 0
-        out[ids[0][valid]] = scores[0][valid]
-        return out
-
-    def dense_ranking(self, query_vector: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+    def dense_ranking(
+        self, query_vector: np.ndarray, top: int, filters: Filters | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``top`` chunks closest to the query, best first: (chunk indexes, cosines)."""
-        n = len(self.index.chunks)
-        if self.index.dense_type == "flat" and n <= top:
-            scores = self.dense_scores(query_vector)
-            order = np.argsort(-scores, kind="stable")
-            return order, scores[order]
-        q = query_vector.reshape(1, -1).astype(np.float32)
-        params = None
-        if self.index.dense_type == "hnsw":
-            import faiss
+        if isinstance(self.store, EmbeddedStore):
+            return self.store.dense_rows(query_vector, top, filters)
+        return self._rows(self.store.dense(query_vector, top, filters))
 
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, top))
-        elif self.index.dense_type == "ivf":
-            import faiss
-
-            params = faiss.SearchParametersIVF(
-                nprobe=ivf_nprobe(self.index.dense.nlist, self.nprobe)
-            )
-        with one_thread():
-            scores, ids = self.index.dense.search(q, min(top, n), params=params)
-        valid = ids[0] >= 0
-        return ids[0][valid], scores[0][valid]
+    def _rows(self, hits) -> tuple[np.ndarray, np.ndarray]:
+        """Hits of another store as rows of the served index, best first, ties in chunk order;
+        a chunk the index does not hold (a newer build's) is left out."""
+        by_id = self.index.by_id
+        pairs = sorted(
+            ((by_id[h.id], h.score) for h in hits if h.id in by_id), key=lambda t: (-t[1], t[0])
+        )
+        rows = np.array([r for r, _ in pairs], dtype=np.int64)
+        return rows, np.array([s for _, s in pairs], dtype=np.float32)
 
     @staticmethod
     def lexical_ranking(scores: np.ndarray, top: int) -> np.ndarray:
         """Chunks with a positive BM25 score, best first (ties in chunk order), at most ``top``."""
-        positive = np.flatnonzero(scores > 0)
-        if len(positive) > top:
-            keep = np.argpartition(-scores[positive], top - 1)[:top]
-            positive = np.sort(positive[keep])
-        return positive[np.argsort(-scores[positive], kind="stable")]
+        return EmbeddedStore.lexical_rows(scores, top)
 
     def retrieve(
-        self, query: str, query_vector: np.ndarray | None, k: int = 5, mode: str = "hybrid"
+        self,
+        query: str,
+        query_vector: np.ndarray | None,
+        k: int = 5,
+        mode: str = "hybrid",
+        filters: Filters | None = None,
     ) -> list[Passage]:
+        """The ``k`` best passages for the query; with ``filters``, only chunks they allow."""
         check_mode(mode)
         n = len(self.index.chunks)
         if n == 0 or k < 1:
             return []
         top = max(k, self.depth)
-        lexical = None
+        embedded = isinstance(self.store, EmbeddedStore)
+        lexical = None  # embedded: every chunk's BM25 score
+        lexical_score: dict[int, float] = {}
         dense_rank: dict[int, int] = {}
         dense_score: dict[int, float] = {}
         lexical_rank: dict[int, int] = {}
         if mode in ("dense", "hybrid"):
             if query_vector is None:
                 raise ValueError(f"mode={mode!r} needs a query vector")
-            ids, scores = self.dense_ranking(query_vector, top)
+            ids, scores = self.dense_ranking(query_vector, top, filters)
             for r, (i, score) in enumerate(zip(ids.tolist(), scores.tolist(), strict=True), 1):
                 dense_rank[i] = r
                 dense_score[i] = score
         if mode in ("bm25", "hybrid"):
-            lexical = self.index.lexical.scores(query)
-            for r, i in enumerate(self.lexical_ranking(lexical, top).tolist(), 1):
+            if embedded:
+                lexical = self.store.lexical_array(query, filters)
+                rows = self.lexical_ranking(lexical, top).tolist()
+            else:
+                rows, scores = self._rows(self.store.lexical(query, top, filters))
+                rows = rows.tolist()
+                lexical_score.update(zip(rows, scores.tolist(), strict=True))
+            for r, i in enumerate(rows, 1):
                 lexical_rank[i] = r
         if mode == "dense":
             ranked = [(i, dense_score[i]) for i in dense_rank]
         elif mode == "bm25":
-            ranked = [(i, float(lexical[i])) for i in lexical_rank]
+            ranked = [
+                (i, float(lexical[i]) if lexical is not None else lexical_score[i])
+                for i in lexical_rank
+            ]
         else:
             fused: dict[int, float] = {}
             for i, r in dense_rank.items():
@@ -197,22 +178,35 @@ class Retriever:
             ranked = sorted(
                 fused.items(), key=lambda kv: (-kv[1], dense_rank.get(kv[0], last), kv[0])
             )
+        ranked = ranked[:k]
+        chunks = self.index.chunks
+        if mode != "dense" and lexical is None:
+            # passages found by the dense ranking alone still carry their BM25 score
+            missing = [chunks[i].id for i, _ in ranked if i not in lexical_score]
+            if missing:
+                got = self.store.lexical_scores(query, missing)
+                for i, _ in ranked:
+                    lexical_score.setdefault(i, got.get(chunks[i].id, 0.0))
         out = []
-        for r, (i, score) in enumerate(ranked[:k], 1):
+        for r, (i, score) in enumerate(ranked, 1):
             cosine = None
             if query_vector is not None and mode != "bm25":
                 cosine = dense_score.get(i)
                 if cosine is None:  # found by BM25 only, below the dense candidates
                     cosine = float(self.index.dense.reconstruct(int(i)) @ query_vector)
+            if mode == "dense":
+                lex = None
+            else:
+                lex = float(lexical[i]) if lexical is not None else lexical_score[i]
             out.append(
                 Passage(
-                    chunk=self.index.chunks[i],
+                    chunk=chunks[i],
                     rank=r,
                     score=score,
                     dense_rank=dense_rank.get(i),
                     dense_score=cosine,
                     lexical_rank=lexical_rank.get(i),
-                    lexical_score=None if lexical is None else float(lexical[i]),
+                    lexical_score=lex,
                 )
             )
         return out

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import rag.index
+import rag.index.embedded
 from rag.chunking import Chunker
 from rag.embedding import HashEmbedder
 from rag.index import Index, IndexStore, read_manifest
@@ -202,7 +202,7 @@ def test_a_build_killed_mid_write_keeps_the_old_index_and_frees_the_lock(corpus,
 def test_a_reader_racing_a_new_build_gets_an_index_not_an_exception(corpus, tmp_path, monkeypatch):
     data = tmp_path / "data"
     store_for(corpus, data).build()
-    real_hash = rag.index._sha256_file
+    real_hash = rag.index.embedded._sha256_file
     fired: list[bool] = []
 
     def hash_while_another_build_lands(path):
@@ -212,7 +212,7 @@ def test_a_reader_racing_a_new_build_gets_an_index_not_an_exception(corpus, tmp_
             store_for(corpus, data).build()
         return real_hash(path)
 
-    monkeypatch.setattr(rag.index, "_sha256_file", hash_while_another_build_lands)
+    monkeypatch.setattr(rag.index.embedded, "_sha256_file", hash_while_another_build_lands)
     notices: list[str] = []
     index = store_for(corpus, data, notices).load_or_build()
     assert fired and len(index.chunks) > 0

@@ -18,6 +18,7 @@ p95 = 50 + 0.75 * 10 = 57.5, max = 60; a, d and f pass.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -753,3 +754,120 @@ def test_answerable_auc_and_reliability_from_p_answerable():
     assert top["lo"] == 0.9 and top["observed"] == 1.0 and top["predicted"] == 0.9
     eighties = bins[-2]
     assert eighties["n"] == 2 and eighties["observed"] == 0.5
+
+
+# ---- gold pages (paged documents) ----------------------------------------------------------------------
+
+
+def paged_passage(rank: int, doc: str, page: int, page_end: int | None = None) -> Passage:
+    p = passage(rank, FACTS)
+    p.chunk = dataclasses.replace(p.chunk, doc_id=doc)
+    p.page, p.page_end = page, page_end or page
+    return p
+
+
+def paged_citation(number: int, doc: str, page: int, page_end: int | None = None) -> Citation:
+    c = citation(number, FACTS)
+    c.document, c.page, c.page_end = doc, page, page_end or page
+    return c
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ({"document": "r.pdf", "page": 3}, [{"document": "r.pdf", "page": 3, "page_end": 3}]),
+        ("r.pdf#3-4", [{"document": "r.pdf", "page": 3, "page_end": 4}]),
+        (
+            ["7", "sub/r.pdf#p. 2"],
+            [
+                {"document": None, "page": 7, "page_end": 7},
+                {"document": "sub/r.pdf", "page": 2, "page_end": 2},
+            ],
+        ),
+        (5, [{"document": None, "page": 5, "page_end": 5}]),
+    ],
+)
+def test_pages_are_parsed(value, parsed):
+    q = Question.from_dict({"id": 1, "question": "Q?", "pages": value})
+    assert q.pages == parsed
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"document": "r.pdf", "page": 0}, "'page' must be a number from 1"),
+        ({"document": "r.pdf", "page": 4, "page_end": 2}, "is before 'page' 4"),
+        ("r.pdf#twelve", "is not a page"),
+        ({"doc": "r.pdf", "page": 1}, "is not a page"),
+        ({"document": "", "page": 1}, "'document' must be a file name"),
+    ],
+)
+def test_bad_pages_name_the_problem(value, message):
+    with pytest.raises(QuestionSetError, match=message):
+        Question.from_dict({"id": 1, "question": "Q?", "pages": value}, where="q.jsonl:3")
+
+
+def test_pages_from_csv(tmp_path):
+    path = _write(tmp_path, 'id,question,pages\n1,Q?,"a.pdf#2; b.pdf#5-6"\n', "q.csv")
+    (q,) = load_questions(path)
+    assert [(p["document"], p["page"], p["page_end"]) for p in q.pages] == [
+        ("a.pdf", 2, 2),
+        ("b.pdf", 5, 6),
+    ]
+
+
+def test_page_checks_match_document_and_page_range():
+    q = _q(pages=[{"document": "r.pdf", "page": 12, "page_end": 12}])
+    a = answer(
+        "x",
+        [
+            paged_passage(1, "other.pdf", 12),  # the right page of another document
+            paged_passage(2, "reports/r.pdf", 10, 11),  # the file name matches, the pages do not
+            paged_passage(3, "reports/r.pdf", 11, 13),  # a range over page 12
+        ],
+        [paged_citation(1, "r.pdf", 12), paged_citation(2, "r.pdf", 40)],
+    ).to_dict()
+    c = score_answer(q, a)
+    assert (c.page_rank, c.page_hit_at_1, c.page_hit_at_k) == (3, False, True)
+    assert (c.citations_on_page, c.citations_page_scored, c.cited_page_hit) == (1, 2, True)
+    q_nested = _q(pages=[{"document": "sub/r.pdf", "page": 12, "page_end": 12}])
+    assert score_answer(q_nested, a).page_rank is None  # a path must match as a whole
+
+
+def test_page_metrics_in_the_summary_and_results():
+    gold = [{"document": "r.pdf", "page": 4, "page_end": 4}]
+    rows = [
+        (  # answered, figure quoted, cited on the gold page
+            _uq(1, pages=gold, must_include=["1,234"]),
+            answer(
+                "Sales: 1,234 [1]", [paged_passage(1, "r.pdf", 4)], [paged_citation(1, "r.pdf", 4)]
+            ),
+        ),
+        (  # gold page retrieved second, cited elsewhere
+            _uq(2, pages=gold, must_include=["9"]),
+            answer(
+                "9 [1]",
+                [paged_passage(1, "r.pdf", 2), paged_passage(2, "r.pdf", 4)],
+                [paged_citation(1, "r.pdf", 2)],
+            ),
+        ),
+        (_uq(3, pages=gold), answer("", [paged_passage(1, "r.pdf", 9)], abstained=True)),
+        (_uq(4), answer("no pages listed")),
+    ]
+    s = _summary(rows)
+    m = s["metrics"]
+    assert (m["page_hit@1"], m["page_hit@k"]) == (round(1 / 3, 6), round(2 / 3, 6))
+    assert m["cited_page_precision"] == 0.5 and m["cited_page_hit"] == round(1 / 3, 6)
+    assert m["answered_on_page"] == round(1 / 3, 6)
+    assert s["counts"]["page_hit@k"] == {"num": 2, "den": 3}
+    bot = FakeBot({q.question: (lambda a=a: a) for q, a in rows})
+    result = run([q for q, _ in rows], bot).results[0].to_dict()
+    assert result["citations"][0]["page"] == 4 and result["citations"][0]["on_expected_page"]
+    assert result["passages"][0]["page"] == 4 and result["expected"]["pages"] == gold
+
+
+def test_page_metrics_are_absent_without_gold_pages():
+    s = _summary([(_uq(1), answer("x"))])
+    assert "page_hit@1" not in s["metrics"]
+    (msg,) = check_thresholds(s, {"page_hit@1": 0.5})
+    assert "no answerable question lists gold pages" in msg

@@ -80,6 +80,8 @@ def check_pages(bot, pdf_path):
         if not q.answerable:
             continue
         answer = bot.ask(q.question, history=q.history or None)
+        for p in answer.passages:  # retrieved passages carry their pages too
+            assert p.page is not None and p.page <= p.page_end <= len(page_text), p
         for c in answer.citations:
             assert c.page is not None and 1 <= c.page <= len(page_text), c
             # the text as extracted (the quote may have fused words repaired)

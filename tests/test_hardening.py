@@ -199,7 +199,8 @@ def test_no_edits_on_the_clean_wikipedia_articles():
     from rag.repair import repair_text
 
     files = sorted(glob.glob(str(DATASETS / "*" / "corpus" / "*.md")))
-    assert len(files) == 20
+    # every article of every SQuAD folder in ../shared/datasets (20 when the test was written)
+    assert len(files) >= 20
     edits = {f: repair_text(load_document(Path(f)).text)[1] for f in files}
     assert {f: [e.original for e in e_] for f, e_ in edits.items() if e_} == {}
 

@@ -146,12 +146,12 @@ def test_chatbot_pins_the_vocabulary_so_word_lookups_skip_the_model(tiny_bot):
 def test_a_new_token_selection_recomputes_token_vectors_but_reuses_the_rest(
     corpus, tmp_path, monkeypatch
 ):
-    import rag.index
+    import rag.index.embedded
 
     notices = []
     store = IndexStore(tmp_path / "idx", corpus, Chunker(), Counting(), notify=notices.append)
     first = store.load_or_build()
-    monkeypatch.setattr(rag.index, "TOKEN_VERSION", rag.index.TOKEN_VERSION + 1)
+    monkeypatch.setattr(rag.index.embedded, "TOKEN_VERSION", rag.index.embedded.TOKEN_VERSION + 1)
     second = store.load_or_build()
     assert notices == ["Rebuilding the index: settings changed (token_version)."]
     assert second.manifest["embedded"] == {"chunks": 0, "units": 0, "words": 0}

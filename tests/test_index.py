@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-import rag.index
+import rag.index.embedded
 from rag.chunking import Chunker
 from rag.embedding import HashEmbedder
 from rag.index import Index, IndexReadError, IndexStore, read_manifest
@@ -60,8 +60,8 @@ def test_settings_change_triggers_rebuild(tiny_corpus, tmp_path):
 def test_new_indexing_code_triggers_rebuild_that_reuses_vectors(tiny_corpus, tmp_path, monkeypatch):
     notices = []
     first = make_store(tiny_corpus, tmp_path / "idx", notices).load_or_build()
-    assert first.manifest["settings"]["pipeline"] == rag.index.pipeline_fingerprint()
-    monkeypatch.setattr(rag.index, "pipeline_fingerprint", lambda: "other-code")
+    assert first.manifest["settings"]["pipeline"] == rag.index.embedded.pipeline_fingerprint()
+    monkeypatch.setattr(rag.index.embedded, "pipeline_fingerprint", lambda: "other-code")
     index = make_store(tiny_corpus, tmp_path / "idx", notices).load_or_build()
     assert notices == [
         "Rebuilding the index: this version of the program indexes differently"
@@ -72,14 +72,14 @@ def test_new_indexing_code_triggers_rebuild_that_reuses_vectors(tiny_corpus, tmp
 
 
 def test_pipeline_fingerprint_follows_the_code_and_library_versions(monkeypatch):
-    before = rag.index.pipeline_fingerprint()
-    assert before == rag.index.pipeline_fingerprint()  # stable within a process
-    rag.index.pipeline_fingerprint.cache_clear()
-    monkeypatch.setattr(rag.index.importlib.metadata, "version", lambda name: "0.0-test")
+    before = rag.index.embedded.pipeline_fingerprint()
+    assert before == rag.index.embedded.pipeline_fingerprint()  # stable within a process
+    rag.index.embedded.pipeline_fingerprint.cache_clear()
+    monkeypatch.setattr(rag.index.embedded.importlib.metadata, "version", lambda name: "0.0-test")
     try:
-        assert rag.index.pipeline_fingerprint() != before
+        assert rag.index.embedded.pipeline_fingerprint() != before
     finally:
-        rag.index.pipeline_fingerprint.cache_clear()
+        rag.index.embedded.pipeline_fingerprint.cache_clear()
 
 
 @pytest.mark.parametrize("victim", ["dense.faiss", "chunks.jsonl", "units.npy", "manifest.json"])
@@ -167,6 +167,6 @@ def test_no_token_vectors_without_an_embedder_for_them_or_past_the_limit(
     assert not index.has_tokens and index.manifest["token_vectors"] is None
     assert len(index.unit_tokens(0)) == 0
     assert not (index_folder(tmp_path / "a") / "unit_tokens.npy").exists()
-    monkeypatch.setattr(rag.index, "TOKEN_UNITS_MAX", 1)
+    monkeypatch.setattr(rag.index.embedded, "TOKEN_UNITS_MAX", 1)
     index = make_store(tiny_corpus, tmp_path / "b", []).load_or_build()
     assert not index.has_tokens

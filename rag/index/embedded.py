@@ -1,4 +1,8 @@
-"""The index: chunks, their FAISS vectors, BM25, and unit vectors, persisted as plain files.
+"""The embedded store: chunks, their FAISS vectors, BM25, and unit vectors, persisted as plain files.
+
+This is the default store (``rag.index.protocol``), for one machine: a build is written whole into
+the data folder and read whole into memory; ``EmbeddedStore`` answers the protocol's searches over
+it. It is written by a new build (``IndexStore.build``), never chunk by chunk.
 
 Layout of an index folder (``Settings.index_dir()``)::
 
@@ -45,6 +49,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +58,8 @@ import numpy as np
 from rag.chunking import Chunk, Chunker
 from rag.documents import CorpusScan, Document, empty_corpus_error, scan_corpus
 from rag.embedding import Embedder
+from rag.filters import Filters
+from rag.index.protocol import Hit, Stored
 from rag.lexical import STOPWORDS, LexicalIndex, words
 
 FORMAT_VERSION = 1
@@ -75,7 +82,7 @@ PIPELINE_MODULES = (
     "rag.repair",
     "rag.chunking",
     "rag.lexical",
-    "rag.index",
+    "rag.index.embedded",
 )
 PIPELINE_PACKAGES = (
     "wordfreq",
@@ -779,3 +786,170 @@ class IndexStore:
         for old in builds.iterdir():
             if old.name not in keep:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+# ---- searching ----------------------------------------------------------------------------------
+
+EF_SEARCH = 128  # HNSW search breadth (recall against exact search: see bench/README.md)
+NPROBE = 0  # IVF clusters searched; 0 = auto, see ivf_nprobe (recall@10 >= 0.95: bench/README.md)
+
+
+@contextmanager
+def one_thread():
+    """Search one query on one thread: faster than OpenMP's fork/join for a single vector and free
+    of its stalls on a busy machine. OpenMP's thread count belongs to the calling thread, and is
+    restored, so a build elsewhere keeps every core."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def ivf_nprobe(nlist: int, nprobe: int = 0) -> int:
+    """IVF clusters to search: ``nprobe``, or when 0 a quarter of the clusters but at least 96
+    (on the synthetic benchmark corpora that keeps recall@10 at 0.95 or more from 1k to 100k
+    chunks; an IVF index with fewer than 97 clusters is then searched in full)."""
+    if nprobe <= 0:
+        nprobe = max(-(-nlist // 4), 96)
+    return min(nprobe, nlist)
+
+
+class EmbeddedStore:
+    """The store protocol's searches over a built ``Index`` in memory (FAISS + bm25s).
+
+    Filters become a set of allowed rows (from the documents' records in the manifest), applied as
+    a FAISS ID selector and a mask on the BM25 scores. Writing is a new build (``IndexStore``)."""
+
+    def __init__(self, index: Index, ef_search: int = EF_SEARCH, nprobe: int = NPROBE):
+        self.index = index
+        self.ef_search = ef_search
+        self.nprobe = nprobe
+        self._allowed: dict[Filters, np.ndarray] = {}
+        self._last_lexical: tuple[str, np.ndarray] | None = None
+
+    def allowed_rows(self, filters: Filters | None) -> np.ndarray | None:
+        """Rows of the chunks ``filters`` allows, ascending; None for no filter."""
+        if filters is None or filters.empty:
+            return None
+        rows = self._allowed.get(filters)
+        if rows is None:
+            records = self.index.manifest.get("documents", {})
+            ok = {
+                d: filters.allows(d, records.get(d)) for d in {c.doc_id for c in self.index.chunks}
+            }
+            rows = np.array(
+                [i for i, c in enumerate(self.index.chunks) if ok[c.doc_id]], dtype=np.int64
+            )
+            if len(self._allowed) > 64:  # a bounded cache: filters come from questions
+                self._allowed.clear()
+            self._allowed[filters] = rows
+        return rows
+
+    def dense_scores(self, query_vector: np.ndarray) -> np.ndarray:
+        """Cosine of the query with every chunk (exact inner product on normalised vectors)."""
+        index = self.index
+        n = len(index.chunks)
+        if n == 0:
+            return np.zeros(0, dtype=np.float32)
+        q = query_vector.reshape(1, -1).astype(np.float32)
+        if index.dense_type != "flat":
+            return index.chunk_vectors() @ q[0]
+        with one_thread():
+            scores, ids = index.dense.search(q, n)
+        out = np.full(n, -1.0, dtype=np.float32)
+        valid = ids[0] >= 0
+        out[ids[0][valid]] = scores[0][valid]
+        return out
+
+    def dense_rows(
+        self, query_vector: np.ndarray, top: int, filters: Filters | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``top`` chunks closest to the query, best first: (rows, cosines)."""
+        import faiss
+
+        index = self.index
+        n = len(index.chunks)
+        allowed = self.allowed_rows(filters)
+        if allowed is not None and not len(allowed):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if index.dense_type == "flat" and n <= top:
+            scores = self.dense_scores(query_vector)
+            if allowed is not None:
+                scores = scores[allowed]
+                order = np.argsort(-scores, kind="stable")
+                return allowed[order], scores[order]
+            order = np.argsort(-scores, kind="stable")
+            return order, scores[order]
+        q = query_vector.reshape(1, -1).astype(np.float32)
+        selector = None if allowed is None else faiss.IDSelectorBatch(allowed)
+        if index.dense_type == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, top), sel=selector)
+        elif index.dense_type == "ivf":
+            params = faiss.SearchParametersIVF(
+                nprobe=ivf_nprobe(index.dense.nlist, self.nprobe), sel=selector
+            )
+        else:
+            params = None if selector is None else faiss.SearchParameters(sel=selector)
+        limit = min(top, n if allowed is None else len(allowed))
+        with one_thread():
+            scores, ids = index.dense.search(q, limit, params=params)
+        valid = ids[0] >= 0
+        return ids[0][valid], scores[0][valid]
+
+    def lexical_array(self, query: str, filters: Filters | None = None) -> np.ndarray:
+        """BM25 score of every chunk (0 where ``filters`` excludes it); the last query's scores
+        are kept, as the retriever asks again for its passages' scores."""
+        last = self._last_lexical
+        if last is not None and last[0] == query:
+            scores = last[1]
+        else:
+            scores = self.index.lexical.scores(query)
+            self._last_lexical = (query, scores)
+        allowed = self.allowed_rows(filters)
+        if allowed is not None:
+            masked = np.zeros_like(scores)
+            masked[allowed] = scores[allowed]
+            scores = masked
+        return scores
+
+    @staticmethod
+    def lexical_rows(scores: np.ndarray, top: int) -> np.ndarray:
+        """Chunks with a positive BM25 score, best first (ties in chunk order), at most ``top``."""
+        positive = np.flatnonzero(scores > 0)
+        if len(positive) > top:
+            keep = np.argpartition(-scores[positive], top - 1)[:top]
+            positive = np.sort(positive[keep])
+        return positive[np.argsort(-scores[positive], kind="stable")]
+
+    # ---- the protocol ---------------------------------------------------------------------------
+
+    def dense(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+        rows, scores = self.dense_rows(vector, k, filters)
+        chunks = self.index.chunks
+        return [Hit(chunks[r].id, s) for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
+
+    def lexical(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
+        scores = self.lexical_array(query, filters)
+        chunks = self.index.chunks
+        return [Hit(chunks[r].id, float(scores[r])) for r in self.lexical_rows(scores, k).tolist()]
+
+    def lexical_scores(self, query: str, ids: Sequence[str]) -> dict[str, float]:
+        scores = self.lexical_array(query)
+        by_id = self.index.by_id
+        return {i: float(scores[by_id[i]]) for i in ids if i in by_id}
+
+    def get(self, ids: Sequence[str], vectors: bool = False) -> list[Stored]:
+        index = self.index
+        rows = [index.by_id[i] for i in ids if i in index.by_id]
+        return [
+            Stored(index.chunks[r], index.dense.reconstruct(int(r)) if vectors else None)
+            for r in rows
+        ]
+
+    def count(self, filters: Filters | None = None) -> int:
+        allowed = self.allowed_rows(filters)
+        return len(self.index.chunks) if allowed is None else len(allowed)
