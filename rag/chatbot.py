@@ -159,7 +159,9 @@ class Chatbot:
             )
         return self._embedder
 
-    def store(self) -> IndexStore:
+    def store(self, on_progress=None) -> IndexStore:
+        """The index store of these settings; ``on_progress(done, total)`` hears a build's
+        progress in texts embedded, batch by batch."""
         s = self.settings
         kwargs = {} if self._notify is None else {"notify": self._notify}
         return IndexStore(
@@ -172,6 +174,7 @@ class Chatbot:
             approx_above=s.approx_above,
             # the answer model is not index content: switching it (or any query-time setting)
             # serves the same build, never rebuilds it
+            on_progress=on_progress,
             **kwargs,
         )
 
@@ -265,9 +268,10 @@ class Chatbot:
             link = None
         return (tuple(entries), link)
 
-    def refresh(self, wait: bool = False, force: bool = False) -> bool:
+    def refresh(self, wait: bool = False, force: bool = False, on_progress=None) -> bool:
         """Bring the served index up to date with the corpus folder. Returns whether it changed
-        (``wait``) or a refresh was started in the background (not ``wait``)."""
+        (``wait``) or a refresh was started in the background (not ``wait``). With ``wait``,
+        ``on_progress(done, total)`` hears the build's progress (texts embedded)."""
         if self._index is None:
             self.warm_up()
             return True
@@ -275,7 +279,7 @@ class Chatbot:
         if signature == self._signature and not force:
             return False
         if wait:
-            return self._rebuild(signature)
+            return self._rebuild(signature, on_progress)
         if self._refreshing is None or not self._refreshing.is_alive():
             self._refreshing = threading.Thread(
                 target=self._rebuild, args=(signature,), name="rag-refresh", daemon=True
@@ -283,12 +287,12 @@ class Chatbot:
             self._refreshing.start()
         return True
 
-    def _rebuild(self, signature) -> bool:
+    def _rebuild(self, signature, on_progress=None) -> bool:
         with self._build_lock:
             if signature == self._signature:
                 return False
             try:
-                index = self.store().load_or_build()
+                index = self.store(on_progress).load_or_build()
             except Exception as exc:  # noqa: BLE001 - keep serving the index we have
                 (self._notify or _stderr)(f"could not refresh the index: {exc}")
                 return False

@@ -162,12 +162,14 @@ class Embedder(ABC):
         progress: bool = False,
         cache: bool = True,
         tokens: dict[str, np.ndarray] | None = None,
+        on_batch=None,
     ) -> np.ndarray:
         """Unit vectors of ``texts``, one row each. With ``cache`` the embedder's cache is read and
         filled; without, each distinct text is embedded (an index build uses that). An encoder
         whose pass also gives content-token vectors (``encode_batch``) keeps them with the cache,
         and puts them in ``tokens`` (text -> vectors) when given: an index build gets both from
-        one pass."""
+        one pass. ``on_batch(texts, vectors, token_vectors or None)`` is called as each batch
+        finishes (an index build writes them to its checkpoint and reports its progress)."""
         texts = list(texts)
         if not texts:
             self.warm_up()
@@ -210,6 +212,8 @@ class Embedder(ABC):
                                 self._remember_tokens(t, toks[j])
                             if tokens is not None:
                                 tokens[t] = np.asarray(toks[j], dtype=np.float16)
+                    if on_batch is not None:
+                        on_batch(batch, vecs, toks if tokens is not None else None)
                     if bar is not None:
                         bar.update(len(vecs))
             finally:

@@ -181,8 +181,16 @@ def build_app(
         paths = [f if isinstance(f, str) else getattr(f, "path", str(f)) for f in files or []]
         if not paths:
             return gr.skip(), gr.skip(), None
-        progress(0.1, desc=f"Reading {len(paths)} file(s)")
-        results = uploads.add_uploads(bot, paths)
+        progress(0.05, desc=f"Reading {len(paths)} file(s)")
+
+        def embedding(done: int, total: int) -> None:  # the build's own count, batch by batch
+            progress(
+                (done, max(total, 1)),
+                desc=f"Indexing: {done:,} of {total:,} texts embedded",
+                unit="texts",
+            )
+
+        results = uploads.add_uploads(bot, paths, on_progress=embedding)
         progress(1.0, desc="Indexed")
         lines = [
             (
