@@ -338,8 +338,11 @@ def quantize_int8(graph: Path, out: Path) -> Path:
     import logging
 
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
-    level = logging.getLogger().level
-    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process does not apply here
+    # its advice to pre-process (a root-logger warning) does not apply here; and that warning would
+    # give the root logger a handler, which then prints other libraries' debug lines
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    root.setLevel(logging.ERROR)
     try:
         quantize_dynamic(
             str(graph),
@@ -350,7 +353,8 @@ def quantize_int8(graph: Path, out: Path) -> Path:
         )
         _replace_from(tmp, out)
     finally:
-        logging.getLogger().setLevel(level)
+        root.setLevel(level)
+        root.handlers[:] = handlers
         tmp.unlink(missing_ok=True)
     return out
 
