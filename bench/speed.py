@@ -194,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         if out["returncode"]:
             raise RuntimeError(out["stderr"])
         result = {
-            "machine": machine(),
             "command": "python -m bench.speed " + " ".join(argv or sys.argv[1:]),
+            "load_at_start": _load(),
         }
         print(f"load average {_load()}", flush=True)
         if "indexing" not in args.skip:
@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         if "warm" not in args.skip:
             result["warm"] = warm(args.passes, models, tmp)
         print(f"load average {_load()}", flush=True)
+        result["machine"] = machine()  # imports FAISS and onnxruntime: after the child processes
         args.out.parent.mkdir(parents=True, exist_ok=True)
         write_json(args.out, result)
         print(f"wrote {args.out}")
