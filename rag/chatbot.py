@@ -5,6 +5,8 @@
     bot = Chatbot.from_corpus("my_docs/", k=8)        # any folder, any setting
     answer = bot.ask("Who runs the company?")         # -> Answer (text, citations, abstained, ...)
     answer = bot.ask("Since when?", history=["Who runs the company?"])
+    answer = bot.ask("What was revenue?", filters=["acme_2023_10k.pdf"])  # one document only
+    answer = bot.ask("What was Acme's revenue in fiscal 2023?")  # answered from Acme's FY2023 file
     passages = bot.retrieve("smart city", k=3)        # -> list[Passage]
 
 Thread-safe after ``warm_up()``: several UI sessions can share one instance.
@@ -36,17 +38,34 @@ from rag.corpus_stats import CorpusStats
 from rag.documents import page_of
 from rag.embedding import Embedder
 from rag.encoders import make_embedder
+from rag.filters import Filters
 from rag.followup import resolve
 from rag.history import HistoryError, history_questions
 from rag.index import Index, IndexStore
+from rag.instructions import instruction_notice
+from rag.records import match_documents
 from rag.retrieval import Passage, Reranker, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
+from rag.unicode import describe_mixed, mixed_script_words, normalise
 
 
 def _stderr(message: str) -> None:
     import sys
 
     print(message, file=sys.stderr, flush=True)
+
+
+def corpus_abbreviations(index: Index) -> dict[str, str]:
+    """The abbreviations a question is read with: the standard ones of reporting
+    (``rag.abbreviations.STANDARD``), and those the indexed documents define (the first
+    definition of a short form wins; a standard one is never redefined)."""
+    from rag.abbreviations import STANDARD
+
+    out: dict[str, str] = {}
+    for record in index.manifest.get("documents", {}).values():
+        for short, long in (record.get("abbreviations") or {}).items():
+            out.setdefault(short, long)
+    return {**out, **STANDARD}
 
 
 def file_state(path: Path, info: dict) -> str:
@@ -74,6 +93,7 @@ class Serving(NamedTuple):
     reranker: Reranker
     stats: CorpusStats
     composer: Composer
+    abbreviations: dict  # the standard ones of reporting and those the documents define
 
 
 class QuestionError(ValueError):
@@ -99,6 +119,7 @@ def clean_question(question, max_chars: int, max_input: int | None = None) -> tu
     notices = []
     # drop control characters and lone surrogates, keep newlines/tabs as spaces
     text = question.encode("utf-8", "replace").decode("utf-8")
+    text = normalise(text)  # full-width letters, ligatures; zero-width and bidi characters dropped
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = " ".join(text.split())
     if not text:
@@ -135,6 +156,8 @@ class Chatbot:
         self.load_count = 0
         self.generation = 0  # how many times the served index was replaced
         self._generators: dict = {}  # name -> rag.generate Generator, made on first use
+        self._milvus = None  # rag.index.milvus.MilvusStore when settings.store is milvus
+        self._answer_slots: threading.BoundedSemaphore | None = None  # see limit_answers
 
     @classmethod
     def from_corpus(
@@ -178,6 +201,18 @@ class Chatbot:
             **kwargs,
         )
 
+    def milvus(self, dimension: int):
+        """The Milvus store of this corpus (``store=milvus``), connected once."""
+        from rag.index.milvus import MilvusStore, collection_name
+
+        s = self.settings
+        store = self._milvus
+        if store is None or store.dimension != dimension:
+            token = s.milvus_token.get_secret_value() if s.milvus_token else None
+            store = MilvusStore(s.milvus_target(), collection_name(s.index_dir()), dimension, token)
+            self._milvus = store
+        return store
+
     def warm_up(self) -> Chatbot:
         if self._index is not None:
             return self
@@ -216,14 +251,22 @@ class Chatbot:
         word)."""
         s, a = self.settings, self.settings.answer
         stats = CorpusStats(index, self.embedder, a.ubiquitous_share)
-        retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
+        store = None
+        if s.store == "milvus":
+            # the collection follows the build: documents it lacks are written from the build's
+            # vectors (nothing is embedded again), documents the build dropped are deleted
+            store = self.milvus(index.dimension)
+            store.sync(index, log=_stderr)
+        retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe, store=store)
         reranker = Reranker(
             index, stats, a.rerank_token_weight, a.rerank_lexical, a.lexical_cap, a.title_bonus
         )
         self.embedder.cache.pin(index.vocab, index.vocab_vectors)
         composer = Composer(index, stats, a, s.abstain_threshold, self.answer_model, self.embedder)
         # one assignment: a question in flight keeps the build it started with
-        self._serving = Serving(index, retriever, reranker, stats, composer)
+        self._serving = Serving(
+            index, retriever, reranker, stats, composer, corpus_abbreviations(index)
+        )
         self._index, self._retriever, self._composer = index, retriever, composer
         self._stats = stats
 
@@ -323,8 +366,11 @@ class Chatbot:
         return dict(self.index.manifest.get("documents", {}))
 
     def _annotate(self, answer: Answer, index: Index) -> None:
-        """Page numbers for citations and passages of paged documents, and a notice for every
-        cited file that changed or went away since it was indexed."""
+        """The documents the answer quotes (``Answer.documents``, with their records), page
+        numbers for citations and passages of paged documents, a notice for every cited file that
+        changed or went away since it was indexed, one when a cited passage holds text that reads
+        as instructions to an AI assistant, and one for a word that mixes scripts (a Cyrillic
+        letter in a Latin name)."""
         docs = index.manifest.get("documents", {})
         for p in answer.passages:
             pages = (docs.get(p.chunk.doc_id) or {}).get("pages") or []
@@ -332,7 +378,24 @@ class Chatbot:
                 p.page = page_of(pages, p.chunk.char_start)
                 p.page_end = page_of(pages, max(p.chunk.char_start, p.chunk.char_end - 1))
         seen: set[str] = set()
+        answer.documents = [
+            {
+                "document": d,
+                **{
+                    f: (docs.get(d) or {}).get(f, "") for f in ("title", "entity", "period", "type")
+                },
+            }
+            for d in dict.fromkeys(c.document for c in answer.citations)
+        ]
+        quoted = []  # cited text that reads as instructions to an AI assistant
         for c in answer.citations:
+            ci = index.by_id.get(c.chunk_id)
+            if ci is not None:
+                quoted += [
+                    (c.document, u.text)
+                    for u in index.chunks[ci].units
+                    if getattr(u, "instruction", False)
+                ]
             info = docs.get(c.document) or {}
             pages = info.get("pages") or []
             if pages:
@@ -348,6 +411,23 @@ class Chatbot:
                     f"{c.document} {state} since it was indexed: the quote is from the indexed "
                     "version, and the index is being refreshed."
                 )
+        notice = instruction_notice(quoted)
+        if notice and not any(n.startswith(notice[:60]) for n in answer.notices):
+            answer.notices.append(notice)
+        mixed = mixed_script_words(" ".join([answer.text, *(c.quote for c in answer.citations)]))
+        if mixed:
+            answer.notices.append(
+                "Mixed scripts: the sources spell "
+                + ", ".join(describe_mixed(w) for w in mixed[:3])
+                + ", so it only looks like the Latin name."
+            )
+
+    def limit_answers(self, slots: int | None) -> None:
+        """Compose at most ``slots`` answers at once (None: no limit). Only the extractive stage
+        holds a slot: an answer waiting on the LLM endpoint has given its slot back (the
+        generator has slots of its own, ``llm_concurrency``), so stalled generations never keep
+        another user's extractive answer waiting. The chat server sets this."""
+        self._answer_slots = threading.BoundedSemaphore(slots) if slots else None
 
     # ---- generation (rag/generate/) ----------------------------------------------------------------
 
@@ -370,7 +450,12 @@ class Chatbot:
     # ---- questions -------------------------------------------------------------------------------
 
     def _search(
-        self, query: str, k: int, mode: str, serving: Serving | None = None
+        self,
+        query: str,
+        k: int,
+        mode: str,
+        serving: Serving | None = None,
+        filters: Filters | None = None,
     ) -> tuple[list[Passage], np.ndarray, np.ndarray | None, dict]:
         """Passages for a standalone query, the focused query vector units are compared with, and
         timings. Hybrid mode fuses dense and BM25 candidates by RRF, then reranks them by their
@@ -387,11 +472,11 @@ class Chatbot:
         t1 = time.perf_counter()
         if mode == "hybrid":
             pool = serving.retriever.retrieve(
-                query, qvec, max(k, self.settings.answer.rerank_pool), mode
+                query, qvec, max(k, self.settings.answer.rerank_pool), mode, filters
             )
             passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
         else:
-            passages = serving.retriever.retrieve(query, qvec, k, mode)
+            passages = serving.retriever.retrieve(query, qvec, k, mode, filters)
         t2 = time.perf_counter()
         timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
         return passages, fvec, q_tokens, timings
@@ -409,22 +494,72 @@ class Chatbot:
 
     def analyse(self, question: str, history: list | None = None) -> QuestionAnalysis:
         """Question analysis: the standalone query (follow-ups resolved against the history) and
-        what the question asks for."""
+        what the question asks for (with the served index's abbreviations once it is loaded)."""
         return self._analyse(question, self._clean_history(history))
 
-    @staticmethod
-    def _analyse(question: str, earlier: list[str]) -> QuestionAnalysis:
+    def _analyse(
+        self, question: str, earlier: list[str], serving: Serving | None = None
+    ) -> QuestionAnalysis:
         resolved = resolve(question, earlier)
-        return analyse(question, resolved.query, resolved.understood_as)
+        serving = serving or self._serving
+        known = serving.abbreviations if serving is not None else None
+        return analyse(question, resolved.query, resolved.understood_as, known)
 
     def retrieve(
-        self, question: str, k: int | None = None, mode: str | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        filters: Filters | list[str] | str | None = None,
     ) -> list[Passage]:
         s = self.settings
         question, _ = clean_question(question, s.max_question_chars, s.max_input_chars)
         self.warm_up()
         mode = check_mode(mode or self.settings.mode)
-        return self._search(question, k or self.settings.k, mode)[0]
+        chosen = self.check_filters(filters, self._serving.index)
+        return self._search(question, k or self.settings.k, mode, filters=chosen)[0]
+
+    # ---- which documents a question is answered from --------------------------------------------
+
+    @staticmethod
+    def check_filters(filters, index: Index) -> Filters | None:
+        """``filters`` as a ``Filters`` value (a document name or a list of them is a filter by
+        document), checked against the index: a document it does not hold is an error that names
+        the ones it does."""
+        if filters is None:
+            return None
+        if isinstance(filters, (str, list, tuple, set, frozenset)):
+            filters = Filters.make(documents=filters)
+        if not isinstance(filters, Filters):
+            raise ValueError(
+                f"filters must be a Filters value or document names, not {type(filters).__name__}"
+            )
+        if filters.empty:
+            return None
+        known = {d.casefold(): d for d in index.manifest.get("documents", {})}
+        unknown = sorted(d for d in filters.documents if d not in known)
+        if unknown:
+            names = ", ".join(sorted(known.values())[:20]) or "none"
+            raise ValueError(
+                f"no document called {', '.join(repr(u) for u in unknown)} is indexed: use one "
+                f"of {names} (rag docs lists them)"
+            )
+        return filters
+
+    def scope(
+        self, query: str, filters: Filters | None, index: Index
+    ) -> tuple[Filters | None, str]:
+        """The filter a question is answered under, and why: the caller's, else the documents
+        the question names by entity and period (``rag.records.match_documents``), else none."""
+        if filters is not None:
+            return filters, "the documents asked for"
+        records = index.manifest.get("documents", {})
+        if len(records) < 2:
+            return None, ""
+        docs, why = match_documents(query, records)
+        if not docs:
+            return None, ""
+        return Filters.make(documents=docs), why
 
     def ask(
         self,
@@ -435,9 +570,13 @@ class Chatbot:
         *,
         generator: str | None = None,
         on_token=None,
+        filters: Filters | list[str] | str | None = None,
     ) -> Answer:
         """Answer ``question``. ``generator`` picks "extractive" or "llm" (default: "llm" when an
-        endpoint is configured); ``on_token(text)`` receives the LLM's reply as it streams."""
+        endpoint is configured); ``on_token(text)`` receives the LLM's reply as it streams.
+        ``filters`` (a ``Filters`` value, or document names) limits the documents it is answered
+        from; without it, a question that names a document's entity or period is answered from
+        that document."""
         t0 = time.perf_counter()
         s = self.settings
         question, notices = clean_question(question, s.max_question_chars, s.max_input_chars)
@@ -451,14 +590,25 @@ class Chatbot:
         self._maybe_refresh()
         serving = self._serving
         index = serving.index
-        t_load = time.perf_counter()
-        analysis = self._analyse(question, earlier)
-        t_rewrite = time.perf_counter()
-        passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode, serving)
-        t_compose = time.perf_counter()
-        answer = serving.composer.compose(
-            analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
-        )
+        chosen = self.check_filters(filters, index)
+        slots = self._answer_slots
+        if slots is not None:
+            slots.acquire()
+        try:
+            t_load = time.perf_counter()
+            analysis = self._analyse(question, earlier, serving)
+            chosen, why = self.scope(analysis.query, chosen, index)
+            t_rewrite = time.perf_counter()
+            passages, fvec, q_tokens, timings = self._search(
+                analysis.query, k, mode, serving, chosen
+            )
+            t_compose = time.perf_counter()
+            answer = serving.composer.compose(
+                analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
+            )
+        finally:
+            if slots is not None:
+                slots.release()
         if analysis.understood_as:
             notices.append(f"Understood as: {analysis.understood_as}")
         t_end = time.perf_counter()
@@ -476,5 +626,7 @@ class Chatbot:
             answer = gen.run(answer, sources, on_token=on_token)
             t_end = time.perf_counter()
         self._annotate(answer, index)  # pages, and files changed since they were indexed
+        if chosen is not None:
+            answer.scope = {**chosen.to_dict(), "reason": why}
         answer.timings_ms["total"] = (t_end - t0) * 1000
         return answer

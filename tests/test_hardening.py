@@ -313,6 +313,15 @@ def test_an_unknown_rag_variable_is_warned_about(tmp_path):
     assert "variable RAG_K names" not in r.stderr
 
 
+def test_a_nested_setting_is_recognised_and_a_nested_typo_is_not():
+    from rag.settings import Settings
+
+    env = {"RAG_ANSWER__DECIDE": "model", "RAG_ANSWER__DECIDEE": "model", "RAG_K__DECIDE": "1"}
+    assert Settings.unknown_env(env) == ["RAG_ANSWER__DECIDEE", "RAG_K__DECIDE"]
+    r = runner.invoke(app, ["repair", "--help"], env={"RAG_ANSWER__DECIDE": "model"})
+    assert "RAG_ANSWER__DECIDE names no setting" not in r.stderr
+
+
 def test_an_empty_corpus_path_is_an_error_not_the_current_folder(tmp_path):
     r = runner.invoke(app, ["ask", "Who?", "--corpus", ""])
     assert r.exit_code == 2 and "corpus_dir is empty" in one_error_line(r.stderr)

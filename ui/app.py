@@ -132,18 +132,18 @@ def build_app(
     settings = bot.settings
     private = {"api_visibility": "private"}
 
-    def on_submit(message, history, answers, mode, k):
-        reply = chat.respond(message, history, bot=bot, mode=mode, k=k)
+    def on_submit(message, history, answers, mode, k, documents=None):
+        reply = chat.respond(message, history, bot=bot, mode=mode, k=k, documents=documents)
         if not reply.messages:  # blank question: nothing to add
             gr.Warning(reply.error or "type a question first")
             return message, reply.history, answers, gr.skip(), gr.skip()
         answers = [*(answers or []), chat.answer_record(reply.answer)]
         return "", reply.history, answers, chat.debug_rows(reply.answer), chat.debug_details(reply)
 
-    def on_submit_llm(message, history, answers, mode, k, generator):
+    def on_submit_llm(message, history, answers, mode, k, documents, generator):
         """With an LLM endpoint: the reply streams as a draft, then the checked answer replaces it."""
         for reply in chat.respond_stream(
-            message, history, bot=bot, mode=mode, k=k, generator=generator
+            message, history, bot=bot, mode=mode, k=k, generator=generator, documents=documents
         ):
             if reply.draft:
                 yield gr.skip(), reply.history, gr.skip(), gr.skip(), gr.skip()
@@ -161,13 +161,13 @@ def build_app(
                 chat.debug_details(reply),
             )
 
-    def on_example(history, answers, mode, k, evt: gr.SelectData):
+    def on_example(history, answers, mode, k, documents, evt: gr.SelectData):
         text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
-        return on_submit(text, history, answers, mode, k)
+        return on_submit(text, history, answers, mode, k, documents)
 
-    def on_example_llm(history, answers, mode, k, generator, evt: gr.SelectData):
+    def on_example_llm(history, answers, mode, k, documents, generator, evt: gr.SelectData):
         text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
-        yield from on_submit_llm(text, history, answers, mode, k, generator)
+        yield from on_submit_llm(text, history, answers, mode, k, documents, generator)
 
     def on_like(history, answers, evt: gr.LikeData):
         record = chat.record_vote(history, answers, evt.index, evt.liked, feedback)
@@ -221,15 +221,18 @@ def build_app(
         history: list[str] | None = None,
         mode: str | None = None,
         k: int | None = None,
+        documents: list[str] | None = None,
     ) -> dict:
         """Answer a question from the documents, with numbered citations.
 
         history: the earlier questions of the conversation, oldest first (for follow-ups).
         mode: dense, bm25 or hybrid (default: the server's). k: passages to retrieve (1-50).
-        Returns Answer.to_dict(): text with [n] markers, citations, abstained, reason, passages.
+        documents: answer only from these documents (names as the document list shows them).
+        Returns Answer.to_dict(): text with [n] markers, citations, abstained, reason, passages,
+        documents (the ones quoted), scope.
         """
         try:
-            return chat.api_answer(bot, question, history, mode, k)
+            return chat.api_answer(bot, question, history, mode, k, documents=documents)
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
@@ -239,6 +242,7 @@ def build_app(
         mode: str | None = None,
         k: int | None = None,
         generator: str | None = None,
+        documents: list[str] | None = None,
     ) -> dict:
         """Answer a question from the documents, with numbered citations.
 
@@ -246,11 +250,12 @@ def build_app(
         mode: dense, bm25 or hybrid (default: the server's). k: passages to retrieve (1-50).
         generator: llm (the server's LLM; each sentence checked against its sources, the default)
         or extractive (quoted sentences).
+        documents: answer only from these documents (names as the document list shows them).
         Returns Answer.to_dict(): text with [n] markers, citations, abstained, reason, passages,
-        generator, checked_sentences, fallback_reason.
+        generator, checked_sentences, fallback_reason, documents (the ones quoted), scope.
         """
         try:
-            return chat.api_answer(bot, question, history, mode, k, generator)
+            return chat.api_answer(bot, question, history, mode, k, generator, documents)
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
@@ -323,6 +328,14 @@ def build_app(
                     )
                     upload_status = gr.Markdown("", elem_id="upload-status")
                     doc_rows = gr.State(uploads.rows(bot))
+                    doc_choice = gr.Dropdown(
+                        document_choices(doc_rows.value),
+                        value=chat.ALL_DOCUMENTS,
+                        label="Answer from",
+                        info="one document, or all (a question naming a company or a year "
+                        "is answered from its documents)",
+                        elem_id="answer-from",
+                    )
 
                     @gr.render(inputs=doc_rows)
                     def show_documents(rows):
@@ -368,18 +381,37 @@ def build_app(
             debug_json = gr.JSON(label="Answer details (rewritten query, scores, timings)")
 
         outputs = [question, chatbot, answers, debug_table, debug_json]
-        submit, example, extra = on_submit, on_example, []
+        submit, example, extra, limit = on_submit, on_example, [doc_choice], {}
         if generator is not None:
-            submit, example, extra = on_submit_llm, on_example_llm, [generator]
+            # with an LLM, Gradio's queue does not bound these events (an answer waiting on the
+            # endpoint would hold a queue slot for up to llm_timeout): the bot bounds the
+            # extractive stage, the generator the answers waiting on the endpoint
+            submit, example, extra = on_submit_llm, on_example_llm, [doc_choice, generator]
+            limit = {"concurrency_limit": None}
+            bot.limit_answers(concurrency)
         gr.on(
             [question.submit, send.click],
             submit,
             inputs=[question, chatbot, answers, mode, k, *extra],
             outputs=outputs,
             **private,
+            **limit,
         )
         chatbot.example_select(
-            example, inputs=[chatbot, answers, mode, k, *extra], outputs=outputs, **private
+            example,
+            inputs=[chatbot, answers, mode, k, *extra],
+            outputs=outputs,
+            **private,
+            **limit,
+        )
+        doc_rows.change(
+            lambda rows, chosen: gr.update(
+                choices=document_choices(rows),
+                value=chosen if chosen in document_choices(rows) else chat.ALL_DOCUMENTS,
+            ),
+            inputs=[doc_rows, doc_choice],
+            outputs=[doc_choice],
+            **private,
         )
         chatbot.like(on_like, inputs=[chatbot, answers], outputs=None, **private)
         clear.click(on_clear, outputs=outputs, **private)
@@ -389,7 +421,7 @@ def build_app(
         gr.Timer(5).tick(on_tick, inputs=[doc_rows], outputs=[doc_rows], **private)
         chatbot.clear(on_clear, outputs=outputs, **private)
         if settings.has_llm:
-            gr.api(ask_llm, api_name="ask", api_visibility="public")
+            gr.api(ask_llm, api_name="ask", api_visibility="public", **limit)
         else:
             gr.api(ask, api_name="ask", api_visibility="public")
 
@@ -400,6 +432,11 @@ def build_app(
             fn.api_visibility = "private"
     demo.queue(default_concurrency_limit=concurrency)
     return demo
+
+
+def document_choices(rows) -> list[str]:
+    """The chat's "Answer from" choices: every document, or one of the indexed ones."""
+    return [chat.ALL_DOCUMENTS] + [r["name"] for r in rows or [] if r["status"] == "indexed"]
 
 
 def serve(
@@ -414,13 +451,17 @@ def serve(
     title: str = "Ask the documents",
     warn=None,
     throttle=None,
+    allowed_hosts: list[str] | tuple[str, ...] = (),
 ):
     """Load the bot, build the page and start the server; returns ``(demo, url)`` once it is up.
 
     Prints ``bind_warning`` (to stderr, or through ``warn``) when the address is not loopback and
     no login is set. Every route passes through ``ui.guard.Guard`` (login on everything but the
     login page, back-off on wrong passwords, request-size limits from ``bot.settings``); ``throttle``
-    is the guard's ``LoginThrottle`` (default: 5 free attempts, then 1 s doubling to 60 s).
+    is the guard's ``LoginThrottle`` (default: 5 free attempts, then 1 s doubling to 60 s; 30
+    attempts at once across all addresses, then 2 a second). Requests are answered only for the
+    ``Host`` names 127.0.0.1, localhost, ``host`` and ``allowed_hosts`` (``--allowed-host``).
+    ``auth`` is one ``(user, password)`` or a list of them.
     Call ``demo.block_thread()`` to serve until interrupted, ``demo.close()`` to stop.
     """
     check_port(port)
@@ -435,6 +476,7 @@ def serve(
     from starlette.middleware import Middleware
 
     from ui.guard import Guard
+    from ui.guard import allowed_hosts as host_names
 
     settings = bot.settings
     max_file = int(settings.upload_max_mb * 2**20)
@@ -446,6 +488,7 @@ def serve(
         max_body_bytes=settings.max_request_bytes,
         max_upload_bytes=max_file * uploads.MAX_FILES + 2**16,  # files plus multipart headers
         max_json_depth=settings.max_history_depth + 8,  # {"data": [...]} and a message's fields
+        hosts=host_names(host, allowed_hosts),
     )
     upload_guard = Middleware(
         uploads.UploadGuard,
@@ -480,6 +523,8 @@ def serve(
         raise ValueError(
             f"cannot listen on {host}:{port} ({exc}): pass another --port, or stop what uses it"
         ) from None
+    if getattr(demo, "server_app", None) is not None:  # None: a test double
+        _guards_outermost(demo.server_app, (Guard, uploads.UploadGuard))
     close = demo.close
 
     def close_and_clean(*args, **kwargs):
@@ -492,6 +537,16 @@ def serve(
     demo.upload_dir = upload_dir
     shown = f"[{host}]" if ":" in host else host
     return demo, f"http://{shown}:{demo.server_port}/"
+
+
+def _guards_outermost(app, classes) -> None:
+    """Put the guards in front of Gradio's own middleware (its CORS layer, added after ours, would
+    otherwise sit outside them and echo a foreign ``Origin`` on their refusals). Starlette builds
+    its middleware stack on the first request; clearing it makes the next request rebuild it in
+    this order."""
+    ours = [m for m in app.user_middleware if m.cls in classes]
+    app.user_middleware = ours + [m for m in app.user_middleware if m.cls not in classes]
+    app.middleware_stack = None
 
 
 def page_for(corpus_dir: Path | None) -> dict:

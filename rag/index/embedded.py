@@ -65,6 +65,7 @@ from rag.filters import Filters
 from rag.index.checkpoint import Checkpoint, text_key
 from rag.index.protocol import Hit, Stored
 from rag.lexical import STOPWORDS, LexicalIndex, words
+from rag.records import describe
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -86,6 +87,9 @@ PIPELINE_MODULES = (
     "rag.repair",
     "rag.chunking",
     "rag.lexical",
+    "rag.records",
+    "rag.periods",
+    "rag.abbreviations",
     "rag.index.embedded",
 )
 PIPELINE_PACKAGES = (
@@ -578,7 +582,8 @@ class Index:
 
 
 def document_records(docs: Sequence[Document], chunks: Sequence[Chunk]) -> dict:
-    """What the index knows of each document: type, pages, sections, chunks, and the file's size,
+    """What the index knows of each document: its record (``rag.records``: title, entity and
+    aliases, period, type), its reader, pages, sections, chunks, and the file's size,
     modification time and hash when it was read (a citation checks the file against them)."""
     counts = Counter(c.doc_id for c in chunks)
     sections: dict[str, set] = {}
@@ -587,6 +592,7 @@ def document_records(docs: Sequence[Document], chunks: Sequence[Chunk]) -> dict:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return {
         d.doc_id: {
+            **describe(d.doc_id, d.text, d.kind).to_dict(),
             "kind": d.kind,
             "sha256": d.sha256,
             "size": d.size,
