@@ -167,6 +167,7 @@ class Chatbot:
             index_type=s.index_type,
             approx_above=s.approx_above,
             answer_model=self.answer_model.version if self.answer_model else None,
+            read_limit=(s.read_seconds, s.read_seconds_per_page),
             **kwargs,
         )
 

@@ -628,6 +628,7 @@ class IndexStore:
         approx_above: int = APPROX_ABOVE,
         answer_model: str | None = None,
         log: Callable[[str], None] = _stderr,
+        read_limit: tuple[float, float] | None = None,
     ):
         self.root = Path(root)
         self.log = log  # a line when a build starts and one when it ends
@@ -642,6 +643,8 @@ class IndexStore:
         # another model counts as stale (its vectors are still reused)
         self.answer_model = answer_model
         self.last_scan: CorpusScan | None = None
+        # (seconds per file, seconds per PDF page) a reader may take (Settings.read_seconds...)
+        self.read_limit = read_limit or (None, None)
 
     @property
     def current(self) -> Path:
@@ -684,7 +687,7 @@ class IndexStore:
 
     def scan(self) -> CorpusScan:
         """The corpus as it is now; every unreadable file is reported through ``notify``."""
-        scan = scan_corpus(self.corpus_dir, self.cache_dir)
+        scan = scan_corpus(self.corpus_dir, self.cache_dir, *self.read_limit)
         self.last_scan = scan
         for message in scan.problems.values():
             self.notify(f"skipped {message}")

@@ -444,21 +444,42 @@ def _key(text: str) -> str:
 
 
 def _drop_running(pages: list[list[Line]], heights: list[float]) -> None:
-    """Remove running headers/footers and page numbers from the margins, in place."""
+    """Remove running headers/footers and page numbers, in place.
+
+    A page's edge lines are those in its top or bottom margin and its top-most and bottom-most
+    lines wherever they sit (a letter-size page printed on A4 ends half-way down). An edge line is
+    dropped when it is a bare page number ("60", "- 56 -", "Page 3 of 9"), or when it repeats,
+    digits aside, as an edge line on half the pages, or (in a document of 8 pages or more) on a
+    fifth of them: a 10-K's "Table of Contents" link tops its 60 pages of statements, not its 400
+    pages of exhibits."""
+    edges = [_edge_lines(lines, h) for lines, h in zip(pages, heights, strict=True)]
     counts: Counter[str] = Counter()
-    for lines, h in zip(pages, heights, strict=True):
-        seen = {_key(ln.text) for ln in lines if ln.table is None and _in_margin(ln, h)}
-        counts.update(seen)
+    for lines, edge in zip(pages, edges, strict=True):
+        counts.update({_key(lines[i].text) for i in edge})
     n = len(pages)
-    running = {k for k, c in counts.items() if n >= 2 and c >= max(2, 0.5 * n)}
-    for i, (lines, h) in enumerate(zip(pages, heights, strict=True)):
-        pages[i] = [
+    running = {
+        k
+        for k, c in counts.items()
+        if n >= 2 and (c >= max(2, 0.5 * n) or (n >= 8 and c >= max(4, 0.2 * n)))
+    }
+    for p, (lines, edge) in enumerate(zip(pages, edges, strict=True)):
+        pages[p] = [
             ln
-            for ln in lines
-            if ln.table is not None
-            or not _in_margin(ln, h)
+            for i, ln in enumerate(lines)
+            if i not in edge
             or (_key(ln.text) not in running and not PAGE_NUMBER_RE.match(ln.text.strip()))
         ]
+
+
+def _edge_lines(lines: list[Line], height: float) -> set[int]:
+    """Indices of a page's lines that may be running lines: in a margin, or top-most or
+    bottom-most on the page (tables aside)."""
+    text = [i for i, ln in enumerate(lines) if ln.table is None and ln.text.strip()]
+    edge = {i for i in text if _in_margin(lines[i], height)}
+    if text:
+        edge.add(min(text, key=lambda i: lines[i].top))
+        edge.add(max(text, key=lambda i: lines[i].bottom))
+    return edge
 
 
 def _in_margin(line: Line, height: float) -> bool:
@@ -636,8 +657,11 @@ def _below(prev: Line, ln: Line) -> bool:
     return -1 <= ln.top - prev.bottom <= 0.6 * height
 
 
-def read_pdf(data: bytes) -> Extracted:
+def read_pdf(data: bytes, on_pages=None) -> Extracted:
+    """The text of a PDF; ``on_pages(n)`` hears the page count as soon as the file is open."""
     pdf = _open(data)
+    if on_pages is not None:
+        on_pages(len(pdf))
     try:
         try:
             pages, heights = [], []
