@@ -78,14 +78,26 @@ def cite(text: str) -> str:
 
 
 def names(text: str) -> list[str]:
-    """Capitalised runs not opening the text (a sentence's first word is capitalised anyway)."""
-    return [m.group(1) for m in _NAME.finditer(text) if m.start() > 0]
+    """Capitalised runs not opening the text or a label ("Capabilities: Provides ..."), with a
+    word that is not a common English word (so "Processing" is no name, "Warsaw" is)."""
+    from rag.repair import zipf
+
+    out = []
+    for m in _NAME.finditer(text):
+        if m.start() == 0 or text[: m.start()].rstrip().endswith((":", "(", '"')):
+            continue
+        if any(zipf(w.lower()) < 4.0 for w in m.group(1).split()):
+            out.append(m.group(1))
+    return out
 
 
 def claims(units: list[str], items: list[str], rng: random.Random) -> list[dict]:
     """The labelled sentences of one passage (its unit texts, and its list items)."""
+    from rag.generate.grounding import split_sentences
+
     out = []
-    usable = [u for u in units if len(u.split()) >= 5]
+    # units of five words or more that the check reads as one sentence
+    usable = [u for u in units if len(u.split()) >= 5 and len(split_sentences(u)) == 1]
     for u in usable:
         out.append({"kind": "faithful", "text": cite(u), "supported": True})
     if len(usable) >= 2:
@@ -93,7 +105,7 @@ def claims(units: list[str], items: list[str], rng: random.Random) -> list[dict]
         out.append(
             {
                 "kind": "two facts",
-                "text": cite(f"{a.rstrip(' .')}; {b[0].lower() + b[1:]}"),
+                "text": cite(f"{a.rstrip(' .')}; {b}"),
                 "supported": True,
             }
         )

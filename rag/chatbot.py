@@ -407,16 +407,33 @@ class Chatbot:
         # the focused query's token vectors (the encoder keeps them from the pass just made)
         q_tokens = self.embedder.embed_tokens([focus])[0] if index.has_tokens else None
         t1 = time.perf_counter()
-        if mode == "hybrid":
-            pool = serving.retriever.retrieve(
-                query, qvec, max(k, self.settings.answer.rerank_pool), mode
-            )
-            passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
-        else:
-            passages = serving.retriever.retrieve(query, qvec, k, mode)
+        about = self._about(query, serving)
+        for filters in [about, None] if about is not None else [None]:
+            if mode == "hybrid":
+                pool = serving.retriever.retrieve(
+                    query, qvec, max(k, self.settings.answer.rerank_pool), mode, filters
+                )
+                passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
+            else:
+                passages = serving.retriever.retrieve(query, qvec, k, mode, filters)
+            if passages:
+                break
         t2 = time.perf_counter()
         timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
         return passages, fvec, q_tokens, timings
+
+    @staticmethod
+    def _about(query: str, serving: Serving):
+        """The documents a query naming a document's subject is answered from (``CorpusStats.
+        subject_documents``): a one-line note that never mentions "SenseTime" takes no part in
+        answering a question about SenseTime, so it moves none of its answers. None: all."""
+        from rag.filters import Filters
+        from rag.lexical import terms
+
+        about = serving.stats.subject_documents(set(terms(query)))
+        if not about or len(about) >= len(serving.stats.doc_terms):
+            return None
+        return Filters.make(documents=about)
 
     def _clean_history(self, history) -> list[str]:
         """Earlier user questions, cleaned and cut like a question; empty ones dropped. Raises

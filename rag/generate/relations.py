@@ -86,7 +86,7 @@ for _a, _b in OPPOSITES:
     _OPPOSITE.setdefault(stem(_b), set()).add(stem(_a))
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'’&.-]*[A-Za-z0-9]|[A-Za-z]|\d[\d,.]*")
-_CLAUSE = re.compile(r"[,;:()—–]")
+_CLAUSE = re.compile(r"[,;:()—–]|\b(?:and|but|while|whereas|which|who|after|before)\b")
 
 
 def _stems(text: str) -> set[str]:
@@ -123,20 +123,54 @@ def _anchors(body: str, initial: bool = False) -> list[tuple[str, list[str]]]:
             continue
         j = i + 1
         if is_name:  # a run of capitalised words is one name: "Hong Kong Stock Exchange"
-            while j < len(tokens) and tokens[j][0][0].isupper():
+            while (
+                j < len(tokens)
+                and tokens[j][0][0].isupper()
+                and not body[tokens[j - 1][1] + len(tokens[j - 1][0]) : tokens[j][1]].strip()
+            ):
                 j += 1
         anchor = " ".join(t for t, _ in tokens[i:j])
-        context: list[str] = []
-        k = i - 1
         clause_start = max((m.end() for m in _CLAUSE.finditer(body, 0, at)), default=0)
-        while k >= 0 and len(context) < 3 and tokens[k][1] >= clause_start:
-            w = tokens[k][0]
-            if w[0].islower() and w not in STOPWORDS and len(w) > 2:
-                context.append(w)
-            k -= 1
-        out.append((anchor, context))
+        before = [k for k in range(i - 1, -1, -1) if tokens[k][1] >= clause_start]
+        context = [tokens[k][0] for k in before if _context_word(tokens, k, body)][:3]
+        if not context:  # "Automotive: A, B, C": the label its list stands under
+            labels = [k for k in range(i - 1, -1, -1) if _label(tokens, k, body)]
+            context = [tokens[labels[0]][0]] if labels else []
+        if not context:  # "In 1829, soon after ...": the words after it, in the next clause
+            after = [k for k in range(j, len(tokens)) if _context_word(tokens, k, body)]
+            if after:
+                ends = [m.start() for m in _CLAUSE.finditer(body, tokens[after[0]][1])]
+                stop = ends[0] if ends else len(body)
+                context = [tokens[k][0] for k in after if tokens[k][1] < stop][:3]
+        out.append((anchor, [w.lower() for w in context]))
         i = j
     return out
+
+
+def _context_word(tokens, k: int, body: str) -> bool:
+    """Whether token ``k`` says what a name or number is about: a lower-case content word, or a
+    capitalised one that labels ("Founded: 2014") or opens the sentence as a common word; not a
+    name, a number, a stop word or a tiny word."""
+    w, at = tokens[k]
+    if w[0].isdigit() or w.lower() in STOPWORDS or len(w) < 3:
+        return False
+    if w[0].islower():
+        return True
+    labels = body[at + len(w) : at + len(w) + 2].lstrip().startswith(":")
+    return labels or (k == 0 and _common(w))
+
+
+def _label(tokens, k: int, body: str) -> bool:
+    w, at = tokens[k]
+    return body[at + len(w) : at + len(w) + 2].lstrip().startswith(":") and _context_word(
+        tokens, k, body
+    )
+
+
+def _common(word: str) -> bool:
+    from rag.repair import zipf
+
+    return zipf(word.lower()) >= 3.0
 
 
 def _holds(unit_text: str, anchor: str) -> bool:
@@ -162,7 +196,7 @@ def misplaced(body: str, units: list[str], best: str) -> tuple[str, str] | None:
         if not holders or any(u == best for u in holders):
             continue  # not in a unit (a heading, the passage as a whole) or in the best one
         for u in holders:
-            words = {w.lower() for w in re.findall(r"[A-Za-z]+", u)}
+            words = {w.lower() for w in re.findall(r"[A-Za-z][A-Za-z&]*", u)}
             if any(_near(c, words) for c in context):
                 break
         else:
