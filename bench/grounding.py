@@ -27,6 +27,7 @@ import argparse
 import json
 import random
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -176,6 +177,7 @@ def load_checker(path: Path | None):
 
     spec = importlib.util.spec_from_file_location("grounding_under_test", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module.GroundingChecker
 
