@@ -33,7 +33,7 @@ from rag.answer.model import DEFAULT_PATH, AnswerModel
 from rag.answer_types import Answer
 from rag.chunking import Chunker
 from rag.corpus_stats import CorpusStats
-from rag.documents import page_of
+from rag.documents import EmptyCorpusError, page_of
 from rag.embedding import Embedder
 from rag.encoders import make_embedder
 from rag.followup import resolve
@@ -65,6 +65,21 @@ def file_state(path: Path, info: dict) -> str:
     except OSError:
         return "was removed"
     return "" if digest == info.get("sha256") else "has changed"
+
+
+class EmptyIndex:
+    """What an empty corpus serves: no chunks, and the reason (unreadable files, if any)."""
+
+    def __init__(self, reason: str = "", problems: dict | None = None):
+        self.reason = reason
+        self.manifest: dict = {
+            "documents": {},
+            "corpus": {},
+            "problems": dict(problems or {}),
+            "duplicates": {},
+        }
+        self.chunks: list = []
+        self.by_id: dict = {}
 
 
 class Serving(NamedTuple):
@@ -181,7 +196,11 @@ class Chatbot:
             if self._index is None:
                 apply_offline_env()
                 signature = self.corpus_signature()
-                index = self.store().load_or_build()
+                store = self.store()
+                try:
+                    index = store.load_or_build()
+                except EmptyCorpusError as exc:  # a valid state: nothing to answer from yet
+                    index = EmptyIndex(str(exc), getattr(store.last_scan, "problems", None))
                 self._signature = signature
                 self._checked = time.monotonic()
                 self.embedder.warm_up()
@@ -210,6 +229,10 @@ class Chatbot:
         """Serve questions from ``index``: its retriever, reranker and composer, its words'
         vectors pinned in the embedder's cache (so composing an answer needs no model call per
         word)."""
+        if isinstance(index, EmptyIndex):
+            self._serving = None
+            self._index, self._retriever, self._composer, self._stats = index, None, None, None
+            return
         s, a = self.settings, self.settings.answer
         stats = CorpusStats(index, self.embedder, a.ubiquitous_share)
         retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
@@ -286,8 +309,11 @@ class Chatbot:
         with self._build_lock:
             if signature == self._signature:
                 return False
+            store = self.store()
             try:
-                index = self.store().load_or_build()
+                index = store.load_or_build()
+            except EmptyCorpusError as exc:  # the last document went: serve "no documents"
+                index = EmptyIndex(str(exc), getattr(store.last_scan, "problems", None))
             except Exception as exc:  # noqa: BLE001 - keep serving the index we have
                 (self._notify or _stderr)(f"could not refresh the index: {exc}")
                 return False
@@ -363,6 +389,25 @@ class Chatbot:
                 + ", ".join(describe_mixed(w) for w in mixed[:3])
                 + ", so it only looks like the Latin name."
             )
+
+    def _no_documents(self, question: str, mode: str, k: int, notices: list, t0: float) -> Answer:
+        """The answer of an empty corpus: abstained, saying so and how to add documents."""
+        why = getattr(self._index, "reason", "")
+        return Answer(
+            question=question,
+            rewritten_query=question,
+            text="There are no documents to answer from yet.",
+            citations=[],
+            abstained=True,
+            reason="the corpus folder holds no readable document: add one (the Documents panel, "
+            "or `rag add FILE`)" + (f"; {why}" if why and "no non-empty" not in why else ""),
+            score=0.0,
+            threshold=self.settings.abstain_threshold,
+            mode=mode,
+            k=k,
+            notices=list(notices),
+            timings_ms={"total": (time.perf_counter() - t0) * 1000},
+        )
 
     def limit_answers(self, slots: int | None) -> None:
         """Compose at most ``slots`` answers at once (None: no limit). Only the extractive stage
@@ -446,6 +491,8 @@ class Chatbot:
         question, _ = clean_question(question, s.max_question_chars, s.max_input_chars)
         self.warm_up()
         mode = check_mode(mode or self.settings.mode)
+        if self._serving is None:
+            return []
         return self._search(question, k or self.settings.k, mode)[0]
 
     def ask(
@@ -472,6 +519,8 @@ class Chatbot:
         self.warm_up()
         self._maybe_refresh()
         serving = self._serving
+        if serving is None:  # an empty corpus
+            return self._no_documents(question, mode, k, notices, t0)
         index = serving.index
         slots = self._answer_slots
         if slots is not None:

@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     watch_seconds: float = 2.0
     upload_max_mb: float = 8.0  # one uploaded or added file
     upload_quota_mb: float = 64.0  # everything one chat user uploads while the server runs
+    upload_total_quota_mb: float = 256.0  # everything all chat users upload while it runs
 
     # answering
     abstain_threshold: float = 0.30  # evidence score threshold when no trained model is used
@@ -181,7 +182,7 @@ class Settings(BaseSettings):
             raise ValueError(f"ef_search={v} is out of range: use a value from 1 to 4096")
         return v
 
-    @field_validator("watch_seconds", "upload_max_mb", "upload_quota_mb")
+    @field_validator("watch_seconds", "upload_max_mb", "upload_quota_mb", "upload_total_quota_mb")
     @classmethod
     def _non_negative_float(cls, v: float, info) -> float:
         if not 0 <= v <= 1_000_000:
@@ -334,6 +335,10 @@ class Settings(BaseSettings):
 
     def feedback_path(self) -> Path:
         return self.data_dir / "feedback.jsonl"
+
+    def trash_dir(self) -> Path:
+        """Where removed documents go (``rag restore`` brings them back)."""
+        return self.data_dir / "trash"
 
     def describe(self) -> dict:
         return json.loads(self.model_dump_json())

@@ -246,8 +246,9 @@ def build_app(
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
-    # uploaded files older than an hour are deleted every 10 minutes, and all of them at shutdown
-    with gr.Blocks(title=title, fill_width=False, delete_cache=(600, 3600)) as demo:
+    # uploaded files never added (older than 15 minutes) are deleted every 5 minutes, and all of
+    # them at shutdown
+    with gr.Blocks(title=title, fill_width=False, delete_cache=(300, 900)) as demo:
         gr.Markdown(
             f"## {chat.escape(title)}\n"
             "Answers are sentences quoted from the documents; each shows its sources. "
@@ -455,15 +456,18 @@ def serve(
         max_json_depth=settings.max_history_depth + 8,  # {"data": [...]} and a message's fields
         hosts=host_names(host, allowed_hosts),
     )
+    # Gradio keeps uploads in GRADIO_TEMP_DIR, read when the server app is made: a private
+    # folder per server, removed at exit and on SIGTERM (and each upload deleted once copied
+    # into the corpus); the upload guard spools request bodies there too
+    upload_dir = uploads.private_upload_dir()
+    os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)
     upload_guard = Middleware(
         uploads.UploadGuard,
         max_file_bytes=max_file,
         quota_bytes=int(settings.upload_quota_mb * 2**20),
+        total_quota_bytes=int(settings.upload_total_quota_mb * 2**20),
+        spool_dir=str(upload_dir),
     )
-    # Gradio keeps uploads in GRADIO_TEMP_DIR, read when the server app is made: a private
-    # folder per server, removed at exit (and each upload deleted once copied into the corpus)
-    upload_dir = uploads.private_upload_dir()
-    os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)
     try:
         demo.launch(
             server_name=host,
@@ -500,6 +504,7 @@ def serve(
 
     demo.close = close_and_clean
     demo.upload_dir = upload_dir
+    uploads.clean_on_sigterm(upload_dir)
     shown = f"[{host}]" if ":" in host else host
     return demo, f"http://{shown}:{demo.server_port}/"
 
