@@ -131,7 +131,7 @@ def test_the_chat_starts_on_an_empty_folder_and_says_there_are_no_documents(tmp_
     try:
         r = httpx.post(
             url + "gradio_api/call/ask",
-            json={"data": ["Who is the founder of Acme?", None, None, None]},
+            json={"data": ["Who is the founder of Acme?", None, None, None, None]},
             timeout=30,
         )
         assert r.status_code == 200, r.text

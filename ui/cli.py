@@ -12,7 +12,17 @@ from typing import Annotated
 
 import typer
 
-from rag.cli import CorpusOpt, KOpt, LlmModelOpt, LlmUrlOpt, ModeOpt, make_bot, user_errors
+from rag.cli import (
+    CorpusOpt,
+    KOpt,
+    LlmModelOpt,
+    LlmUrlOpt,
+    MilvusUriOpt,
+    ModeOpt,
+    StoreOpt,
+    make_bot,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -65,6 +75,8 @@ def chat(
     ] = 4,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
+    store: StoreOpt = None,
+    milvus_uri: MilvusUriOpt = None,
 ) -> None:
     """Open the browser chat (cited answers, sources, feedback) at http://HOST:PORT."""
     from ui.app import check_concurrency, check_port, check_port_free, page_for, serve
@@ -73,7 +85,15 @@ def chat(
     check_port(port)
     check_concurrency(concurrency)
     check_port_free(host, port)  # before the model loads
-    bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
+    bot = make_bot(
+        corpus,
+        mode=mode,
+        k=k,
+        llm_url=llm_url,
+        llm_model=llm_model,
+        store=store,
+        milvus_uri=milvus_uri,
+    )
     typer.echo("Loading the model and the index...", err=True)
     demo, url = serve(
         bot,

@@ -356,11 +356,16 @@ def _set_owners(settings, changes: dict[str, str | None]) -> None:
 
 
 def add_uploads(
-    bot, paths: list[str], names: list[str] | None = None, user: str | None = None
+    bot,
+    paths: list[str],
+    names: list[str] | None = None,
+    user: str | None = None,
+    on_progress=None,
 ) -> list[Added]:
     """Copy uploaded temporary files into the corpus folder (deleting each temporary file), then
     bring the index up to date. Other sessions keep answering from the current index meanwhile.
-    ``user`` (the login name) is recorded as the owner of each document added."""
+    ``user`` (the login name) is recorded as the owner of each document added;
+    ``on_progress(done, total)`` hears the build's progress in texts embedded."""
     s = bot.settings
     cache = bot.store().cache_dir
     results = []
@@ -383,7 +388,7 @@ def add_uploads(
     if user and any(r.status == "added" for r in results):
         _set_owners(s, {r.name: user for r in results if r.status == "added"})
     if any(r.status == "added" for r in results):
-        bot.refresh(wait=True)
+        bot.refresh(wait=True, on_progress=on_progress)
     return results
 
 
