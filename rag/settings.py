@@ -34,7 +34,9 @@ DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
 
 Mode = Literal["dense", "bm25", "hybrid"]
 Encoder = Literal["auto", "onnx", "torch"]
+Precision = Literal["fp32", "int8"]
 IndexType = Literal["auto", "flat", "ivf", "hnsw"]
+StoreKind = Literal["embedded", "milvus"]
 
 # Offline by default: nothing in this product fetches from a hub or reports usage.
 OFFLINE_ENV = {
@@ -76,6 +78,8 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     batch_size: int = 32
     encoder: Encoder = "auto"  # onnx (no torch; the default when installed) or torch
+    # the ONNX encoder's weights: int8 (quantised, about twice as fast) or fp32; the index records it
+    encoder_precision: Precision = "fp32"
     cache_size: int = 1024  # recent query texts whose vectors are kept
 
     # dense index
@@ -83,6 +87,13 @@ class Settings(BaseSettings):
     approx_above: int = 200_000
     nprobe: int = 0  # IVF clusters searched per query; 0 = auto (a quarter, at least 96)
     ef_search: int = 128  # HNSW search breadth
+
+    # where the chunks are searched (rag/index/): embedded FAISS + bm25s in data_dir, or Milvus
+    store: StoreKind = "embedded"
+    # milvus: a milvus-lite file (default: data_dir/milvus.db) or a server, http://host:19530
+    milvus_uri: str | None = None
+    # RAG_MILVUS_TOKEN only ("user:password" or an API key); never dumped, logged or shown
+    milvus_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
 
     # retrieval
     mode: Mode = "hybrid"
@@ -93,6 +104,7 @@ class Settings(BaseSettings):
     watch_seconds: float = 2.0
     upload_max_mb: float = 8.0  # one uploaded or added file
     upload_quota_mb: float = 64.0  # everything one chat user uploads while the server runs
+    upload_total_quota_mb: float = 256.0  # everything all chat users upload while it runs
 
     # answering
     abstain_threshold: float = 0.30  # evidence score threshold when no trained model is used
@@ -131,6 +143,34 @@ class Settings(BaseSettings):
     llm_stream: bool = True
     # RAG_LLM_API_KEY only (Settings.make refuses it as an argument); never dumped, logged or shown
     llm_api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
+    @field_validator("milvus_uri")
+    @classmethod
+    def _milvus_uri(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = v.strip()
+        if not v:
+            raise ValueError("milvus_uri is empty: pass a .db file or http://host:19530")
+        if "://" in v:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(v)
+            if parts.scheme not in ("http", "https", "tcp", "grpc") or not parts.hostname:
+                raise ValueError(
+                    f"milvus_uri={v!r} is not a Milvus server address: use http://host:19530 "
+                    "(or https://...), or a local .db file for milvus-lite"
+                )
+            if parts.username or parts.password:
+                raise ValueError(
+                    "milvus_uri must not carry a user or password: put them in RAG_MILVUS_TOKEN"
+                )
+        elif not v.endswith(".db"):
+            raise ValueError(
+                f"milvus_uri={v!r}: a local milvus-lite file must end in .db (./milvus.db), "
+                "a server is http://host:19530"
+            )
+        return v
 
     @field_validator("chunk_tokens")
     @classmethod
@@ -181,7 +221,7 @@ class Settings(BaseSettings):
             raise ValueError(f"ef_search={v} is out of range: use a value from 1 to 4096")
         return v
 
-    @field_validator("watch_seconds", "upload_max_mb", "upload_quota_mb")
+    @field_validator("watch_seconds", "upload_max_mb", "upload_quota_mb", "upload_total_quota_mb")
     @classmethod
     def _non_negative_float(cls, v: float, info) -> float:
         if not 0 <= v <= 1_000_000:
@@ -275,6 +315,11 @@ class Settings(BaseSettings):
     def make(cls, **overrides) -> Settings:
         """Build settings, turning pydantic's error into one readable ``SettingsError``."""
         overrides = {k: v for k, v in overrides.items() if v is not None}
+        if "milvus_token" in overrides:
+            raise SettingsError(
+                "the Milvus token is read only from the environment variable RAG_MILVUS_TOKEN "
+                "(so it never sits in a command line, a config file or a log): set it there"
+            )
         if "llm_api_key" in overrides:
             raise SettingsError(
                 "the LLM API key is read only from the environment variable RAG_LLM_API_KEY "
@@ -323,6 +368,10 @@ class Settings(BaseSettings):
         tag = hashlib.sha256(str(corpus).encode()).hexdigest()[:12]
         return self.data_dir / "indexes" / f"{corpus.name or 'corpus'}-{tag}"
 
+    def milvus_target(self) -> str:
+        """The Milvus URI in use: ``milvus_uri``, or a milvus-lite file in the data folder."""
+        return self.milvus_uri or str(self.data_dir / "milvus.db")
+
     def models_dir(self) -> Path:
         """Where derived model files (the ONNX graph of the encoder) are kept."""
         return self.data_dir / "models"
@@ -334,6 +383,10 @@ class Settings(BaseSettings):
 
     def feedback_path(self) -> Path:
         return self.data_dir / "feedback.jsonl"
+
+    def trash_dir(self) -> Path:
+        """Where removed documents go (``rag restore`` brings them back)."""
+        return self.data_dir / "trash"
 
     def describe(self) -> dict:
         return json.loads(self.model_dump_json())
