@@ -8,6 +8,9 @@ A script entry is a dict:
     {"sleep": 2.0, ...}                            wait before replying (a timeout)
     {"raw": bytes}                                 these bytes as the streamed body (malformed)
     {"delay": 0.1, ...}                            seconds between streamed tokens
+    {"drip": 0.2, "hold": 30}                      headers, then one byte every 0.2 s for 30 s,
+                                                   never finishing a line (a stalled stream)
+    {"silent": 30}                                 headers, then nothing for 30 s
 ``sources`` maps each [n] of the prompt to its passage text, so a reply can quote what it was given.
 The last entry repeats when the script runs out.
 
@@ -31,7 +34,9 @@ def prompt_sources(body: dict) -> dict[int, str]:
     for m in re.finditer(
         r"^\[(\d+)\] [^\n]*\n(.*?)(?=\n\n\[\d+\] |\n\nQuestion:)", user, re.S | re.M
     ):
-        out[int(m.group(1))] = m.group(2).strip()
+        text = m.group(2).strip()
+        text = re.sub(r"^<quote>\n|\n</quote>$", "", text)  # the prompt quotes each passage
+        out[int(m.group(1))] = text.strip()
     return out
 
 
@@ -40,6 +45,7 @@ class ScriptedLLM:
         self.script = list(script or [])
         self.requests: list[dict] = []
         self._server: ThreadingHTTPServer | None = None
+        self._stopped = threading.Event()  # ends stalled replies when the server stops
 
     @property
     def url(self) -> str:
@@ -77,6 +83,8 @@ class ScriptedLLM:
                     return self._send(404, b'{"error": "not found"}')
                 if entry.get("status", 200) != 200:
                     return self._send(entry["status"], b'{"error": "scripted failure"}')
+                if "drip" in entry or "silent" in entry:
+                    return self._stall(entry)
                 if "raw" in entry:
                     return self._send(200, entry["raw"], "text/event-stream")
                 content = entry.get("content", "")
@@ -111,6 +119,22 @@ class ScriptedLLM:
                 self.wfile.write(f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode())
                 self.wfile.flush()
 
+            def _stall(self, entry: dict):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.flush()
+                if "silent" in entry:
+                    return owner._stopped.wait(entry["silent"])
+                end = time.monotonic() + entry.get("hold", 30.0)
+                line = b'data: {"choices": [{"index": 0, "delta": {"content": "stalled"}}]}'
+                i = 0
+                while time.monotonic() < end and not owner._stopped.is_set():
+                    self.wfile.write(line[i % len(line) : i % len(line) + 1])
+                    self.wfile.flush()
+                    i += 1
+                    time.sleep(entry["drip"])
+
             def _send(self, status: int, data: bytes, kind: str = "application/json"):
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
@@ -124,6 +148,7 @@ class ScriptedLLM:
         return self
 
     def __exit__(self, *exc):
+        self._stopped.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -168,10 +193,52 @@ def negation_flip(sources):
     return flipped if flipped != sentence else "It is not true that " + sentence
 
 
+def _figure_sentence(sources) -> tuple[int, str, float, float]:
+    """The first sentence of the passages that holds two figures (years left out): its source
+    number, its text without the final stop, and the two values."""
+    from rag.arithmetic import figures
+    from rag.generate.grounding import split_sentences
+
+    for n in sorted(sources):
+        for piece in split_sentences(sources[n]):
+            found = figures(piece.text)
+            if len(found) >= 2:
+                return n, piece.text.rstrip(". "), abs(found[0].bare), abs(found[1].bare)
+    raise ValueError("the scripted computation needs a passage sentence with two figures")
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def right_computation(sources):
+    """A passage's sentence with two figures, quoted, and their sum: it follows from them."""
+    n, text, x, y = _figure_sentence(sources)
+    return f"{text}, which adds up to {_number(x + y)} [{n}]."
+
+
+def wrong_computation(sources):
+    """The same sentence with a sum that follows from no two figures of the passage."""
+    from rag.arithmetic import derive, figures
+
+    n, text, x, y = _figure_sentence(sources)
+    inputs = figures(sources[n])
+    wrong = round((x + y) * 1.37 + 3.3, 2)
+    while derive(figures(_number(wrong))[0], inputs) is not None:
+        wrong = round(wrong * 1.11 + 1.7, 2)
+    return f"{text}, which adds up to {_number(wrong)} [{n}]."
+
+
 # kind -> (builder, the words the grounding check's reason must hold)
 BAD = {
     "invented number": (invented_number, "the number"),
     "wrong citation number": (wrong_number, "not one of the"),
     "citation does not support": (unsupported, "not supported in meaning"),
     "negation flip": (negation_flip, "negation flip"),
+}
+# a computation the LLM did: kept when the number follows from the cited figures (its reason
+# holds the formula), removed when it does not
+COMPUTED = {
+    "right computation": (right_computation, True, "computed:"),
+    "wrong computation": (wrong_computation, False, "does not follow from its figures"),
 }

@@ -5,6 +5,8 @@
     bot = Chatbot.from_corpus("my_docs/", k=8)        # any folder, any setting
     answer = bot.ask("Who runs the company?")         # -> Answer (text, citations, abstained, ...)
     answer = bot.ask("Since when?", history=["Who runs the company?"])
+    answer = bot.ask("What was revenue?", filters=["acme_2023_10k.pdf"])  # one document only
+    answer = bot.ask("What was Acme's revenue in fiscal 2023?")  # answered from Acme's FY2023 file
     passages = bot.retrieve("smart city", k=3)        # -> list[Passage]
 
 Thread-safe after ``warm_up()``: several UI sessions can share one instance.
@@ -33,20 +35,37 @@ from rag.answer.model import DEFAULT_PATH, AnswerModel
 from rag.answer_types import Answer
 from rag.chunking import Chunker
 from rag.corpus_stats import CorpusStats
-from rag.documents import page_of
+from rag.documents import EmptyCorpusError, page_of
 from rag.embedding import Embedder
 from rag.encoders import make_embedder
+from rag.filters import Filters
 from rag.followup import resolve
 from rag.history import HistoryError, history_questions
 from rag.index import Index, IndexStore
+from rag.instructions import instruction_notice
+from rag.records import match_documents
 from rag.retrieval import Passage, Reranker, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
+from rag.unicode import describe_mixed, mixed_script_words, normalise
 
 
 def _stderr(message: str) -> None:
     import sys
 
     print(message, file=sys.stderr, flush=True)
+
+
+def corpus_abbreviations(index: Index) -> dict[str, str]:
+    """The abbreviations a question is read with: the standard ones of reporting
+    (``rag.abbreviations.STANDARD``), and those the indexed documents define (the first
+    definition of a short form wins; a standard one is never redefined)."""
+    from rag.abbreviations import STANDARD
+
+    out: dict[str, str] = {}
+    for record in index.manifest.get("documents", {}).values():
+        for short, long in (record.get("abbreviations") or {}).items():
+            out.setdefault(short, long)
+    return {**out, **STANDARD}
 
 
 def file_state(path: Path, info: dict) -> str:
@@ -65,6 +84,21 @@ def file_state(path: Path, info: dict) -> str:
     return "" if digest == info.get("sha256") else "has changed"
 
 
+class EmptyIndex:
+    """What an empty corpus serves: no chunks, and the reason (unreadable files, if any)."""
+
+    def __init__(self, reason: str = "", problems: dict | None = None):
+        self.reason = reason
+        self.manifest: dict = {
+            "documents": {},
+            "corpus": {},
+            "problems": dict(problems or {}),
+            "duplicates": {},
+        }
+        self.chunks: list = []
+        self.by_id: dict = {}
+
+
 class Serving(NamedTuple):
     """Everything a question is answered from, for one build of the index: swapped in one
     assignment, so a question in flight keeps the build it started with."""
@@ -74,6 +108,7 @@ class Serving(NamedTuple):
     reranker: Reranker
     stats: CorpusStats
     composer: Composer
+    abbreviations: dict  # the standard ones of reporting and those the documents define
 
 
 class QuestionError(ValueError):
@@ -99,6 +134,7 @@ def clean_question(question, max_chars: int, max_input: int | None = None) -> tu
     notices = []
     # drop control characters and lone surrogates, keep newlines/tabs as spaces
     text = question.encode("utf-8", "replace").decode("utf-8")
+    text = normalise(text)  # full-width letters, ligatures; zero-width and bidi characters dropped
     text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = " ".join(text.split())
     if not text:
@@ -135,6 +171,8 @@ class Chatbot:
         self.load_count = 0
         self.generation = 0  # how many times the served index was replaced
         self._generators: dict = {}  # name -> rag.generate Generator, made on first use
+        self._milvus = None  # rag.index.milvus.MilvusStore when settings.store is milvus
+        self._answer_slots: threading.BoundedSemaphore | None = None  # see limit_answers
 
     @classmethod
     def from_corpus(
@@ -151,11 +189,17 @@ class Chatbot:
         if self._embedder is None:
             s = self.settings
             self._embedder = make_embedder(
-                s.model, s.encoder, s.models_dir(), cache_size=s.cache_size
+                s.model,
+                s.encoder,
+                s.models_dir(),
+                cache_size=s.cache_size,
+                precision=s.encoder_precision,
             )
         return self._embedder
 
-    def store(self) -> IndexStore:
+    def store(self, on_progress=None) -> IndexStore:
+        """The index store of these settings; ``on_progress(done, total)`` hears a build's
+        progress in texts embedded, batch by batch."""
         s = self.settings
         kwargs = {} if self._notify is None else {"notify": self._notify}
         return IndexStore(
@@ -166,10 +210,24 @@ class Chatbot:
             s.batch_size,
             index_type=s.index_type,
             approx_above=s.approx_above,
-            answer_model=self.answer_model.version if self.answer_model else None,
             read_limit=(s.read_seconds, s.read_seconds_per_page),
+            # the answer model is not index content: switching it (or any query-time setting)
+            # serves the same build, never rebuilds it
+            on_progress=on_progress,
             **kwargs,
         )
+
+    def milvus(self, dimension: int):
+        """The Milvus store of this corpus (``store=milvus``), connected once."""
+        from rag.index.milvus import MilvusStore, collection_name
+
+        s = self.settings
+        store = self._milvus
+        if store is None or store.dimension != dimension:
+            token = s.milvus_token.get_secret_value() if s.milvus_token else None
+            store = MilvusStore(s.milvus_target(), collection_name(s.index_dir()), dimension, token)
+            self._milvus = store
+        return store
 
     def warm_up(self) -> Chatbot:
         if self._index is not None:
@@ -178,7 +236,11 @@ class Chatbot:
             if self._index is None:
                 apply_offline_env()
                 signature = self.corpus_signature()
-                index = self.store().load_or_build()
+                store = self.store()
+                try:
+                    index = store.load_or_build()
+                except EmptyCorpusError as exc:  # a valid state: nothing to answer from yet
+                    index = EmptyIndex(str(exc), getattr(store.last_scan, "problems", None))
                 self._signature = signature
                 self._checked = time.monotonic()
                 self.embedder.warm_up()
@@ -207,16 +269,28 @@ class Chatbot:
         """Serve questions from ``index``: its retriever, reranker and composer, its words'
         vectors pinned in the embedder's cache (so composing an answer needs no model call per
         word)."""
+        if isinstance(index, EmptyIndex):
+            self._serving = None
+            self._index, self._retriever, self._composer, self._stats = index, None, None, None
+            return
         s, a = self.settings, self.settings.answer
         stats = CorpusStats(index, self.embedder, a.ubiquitous_share)
-        retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe)
+        store = None
+        if s.store == "milvus":
+            # the collection follows the build: documents it lacks are written from the build's
+            # vectors (nothing is embedded again), documents the build dropped are deleted
+            store = self.milvus(index.dimension)
+            store.sync(index, log=_stderr)
+        retriever = Retriever(index, s.rrf_k, ef_search=s.ef_search, nprobe=s.nprobe, store=store)
         reranker = Reranker(
             index, stats, a.rerank_token_weight, a.rerank_lexical, a.lexical_cap, a.title_bonus
         )
         self.embedder.cache.pin(index.vocab, index.vocab_vectors)
         composer = Composer(index, stats, a, s.abstain_threshold, self.answer_model, self.embedder)
         # one assignment: a question in flight keeps the build it started with
-        self._serving = Serving(index, retriever, reranker, stats, composer)
+        self._serving = Serving(
+            index, retriever, reranker, stats, composer, corpus_abbreviations(index)
+        )
         self._index, self._retriever, self._composer = index, retriever, composer
         self._stats = stats
 
@@ -261,9 +335,10 @@ class Chatbot:
             link = None
         return (tuple(entries), link)
 
-    def refresh(self, wait: bool = False, force: bool = False) -> bool:
+    def refresh(self, wait: bool = False, force: bool = False, on_progress=None) -> bool:
         """Bring the served index up to date with the corpus folder. Returns whether it changed
-        (``wait``) or a refresh was started in the background (not ``wait``)."""
+        (``wait``) or a refresh was started in the background (not ``wait``). With ``wait``,
+        ``on_progress(done, total)`` hears the build's progress (texts embedded)."""
         if self._index is None:
             self.warm_up()
             return True
@@ -271,7 +346,7 @@ class Chatbot:
         if signature == self._signature and not force:
             return False
         if wait:
-            return self._rebuild(signature)
+            return self._rebuild(signature, on_progress)
         if self._refreshing is None or not self._refreshing.is_alive():
             self._refreshing = threading.Thread(
                 target=self._rebuild, args=(signature,), name="rag-refresh", daemon=True
@@ -279,12 +354,15 @@ class Chatbot:
             self._refreshing.start()
         return True
 
-    def _rebuild(self, signature) -> bool:
+    def _rebuild(self, signature, on_progress=None) -> bool:
         with self._build_lock:
             if signature == self._signature:
                 return False
+            store = self.store(on_progress)
             try:
-                index = self.store().load_or_build()
+                index = store.load_or_build()
+            except EmptyCorpusError as exc:  # the last document went: serve "no documents"
+                index = EmptyIndex(str(exc), getattr(store.last_scan, "problems", None))
             except Exception as exc:  # noqa: BLE001 - keep serving the index we have
                 (self._notify or _stderr)(f"could not refresh the index: {exc}")
                 return False
@@ -315,8 +393,11 @@ class Chatbot:
         return dict(self.index.manifest.get("documents", {}))
 
     def _annotate(self, answer: Answer, index: Index) -> None:
-        """Page numbers for citations and passages of paged documents, and a notice for every
-        cited file that changed or went away since it was indexed."""
+        """The documents the answer quotes (``Answer.documents``, with their records), page
+        numbers for citations and passages of paged documents, a notice for every cited file that
+        changed or went away since it was indexed, one when a cited passage holds text that reads
+        as instructions to an AI assistant, and one for a word that mixes scripts (a Cyrillic
+        letter in a Latin name)."""
         docs = index.manifest.get("documents", {})
         for p in answer.passages:
             pages = (docs.get(p.chunk.doc_id) or {}).get("pages") or []
@@ -324,7 +405,24 @@ class Chatbot:
                 p.page = page_of(pages, p.chunk.char_start)
                 p.page_end = page_of(pages, max(p.chunk.char_start, p.chunk.char_end - 1))
         seen: set[str] = set()
+        answer.documents = [
+            {
+                "document": d,
+                **{
+                    f: (docs.get(d) or {}).get(f, "") for f in ("title", "entity", "period", "type")
+                },
+            }
+            for d in dict.fromkeys(c.document for c in answer.citations)
+        ]
+        quoted = []  # cited text that reads as instructions to an AI assistant
         for c in answer.citations:
+            ci = index.by_id.get(c.chunk_id)
+            if ci is not None:
+                quoted += [
+                    (c.document, u.text)
+                    for u in index.chunks[ci].units
+                    if getattr(u, "instruction", False)
+                ]
             info = docs.get(c.document) or {}
             pages = info.get("pages") or []
             if pages:
@@ -340,6 +438,42 @@ class Chatbot:
                     f"{c.document} {state} since it was indexed: the quote is from the indexed "
                     "version, and the index is being refreshed."
                 )
+        notice = instruction_notice(quoted)
+        if notice and not any(n.startswith(notice[:60]) for n in answer.notices):
+            answer.notices.append(notice)
+        mixed = mixed_script_words(" ".join([answer.text, *(c.quote for c in answer.citations)]))
+        if mixed:
+            answer.notices.append(
+                "Mixed scripts: the sources spell "
+                + ", ".join(describe_mixed(w) for w in mixed[:3])
+                + ", so it only looks like the Latin name."
+            )
+
+    def _no_documents(self, question: str, mode: str, k: int, notices: list, t0: float) -> Answer:
+        """The answer of an empty corpus: abstained, saying so and how to add documents."""
+        why = getattr(self._index, "reason", "")
+        return Answer(
+            question=question,
+            rewritten_query=question,
+            text="There are no documents to answer from yet.",
+            citations=[],
+            abstained=True,
+            reason="the corpus folder holds no readable document: add one (the Documents panel, "
+            "or `rag add FILE`)" + (f"; {why}" if why and "no non-empty" not in why else ""),
+            score=0.0,
+            threshold=self.settings.abstain_threshold,
+            mode=mode,
+            k=k,
+            notices=list(notices),
+            timings_ms={"total": (time.perf_counter() - t0) * 1000},
+        )
+
+    def limit_answers(self, slots: int | None) -> None:
+        """Compose at most ``slots`` answers at once (None: no limit). Only the extractive stage
+        holds a slot: an answer waiting on the LLM endpoint has given its slot back (the
+        generator has slots of its own, ``llm_concurrency``), so stalled generations never keep
+        another user's extractive answer waiting. The chat server sets this."""
+        self._answer_slots = threading.BoundedSemaphore(slots) if slots else None
 
     # ---- generation (rag/generate/) ----------------------------------------------------------------
 
@@ -362,7 +496,12 @@ class Chatbot:
     # ---- questions -------------------------------------------------------------------------------
 
     def _search(
-        self, query: str, k: int, mode: str, serving: Serving | None = None
+        self,
+        query: str,
+        k: int,
+        mode: str,
+        serving: Serving | None = None,
+        filters: Filters | None = None,
     ) -> tuple[list[Passage], np.ndarray, np.ndarray | None, dict]:
         """Passages for a standalone query, the focused query vector units are compared with, and
         timings. Hybrid mode fuses dense and BM25 candidates by RRF, then reranks them by their
@@ -377,16 +516,34 @@ class Chatbot:
         # the focused query's token vectors (the encoder keeps them from the pass just made)
         q_tokens = self.embedder.embed_tokens([focus])[0] if index.has_tokens else None
         t1 = time.perf_counter()
-        if mode == "hybrid":
-            pool = serving.retriever.retrieve(
-                query, qvec, max(k, self.settings.answer.rerank_pool), mode
-            )
-            passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
-        else:
-            passages = serving.retriever.retrieve(query, qvec, k, mode)
+        # a question naming a document's subject, with no filter of the user's: its documents
+        about = self._about(query, serving) if filters is None or filters.empty else None
+        for chosen in [about, filters] if about is not None else [filters]:
+            if mode == "hybrid":
+                pool = serving.retriever.retrieve(
+                    query, qvec, max(k, self.settings.answer.rerank_pool), mode, chosen
+                )
+                passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
+            else:
+                passages = serving.retriever.retrieve(query, qvec, k, mode, chosen)
+            if passages:
+                break
         t2 = time.perf_counter()
         timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
         return passages, fvec, q_tokens, timings
+
+    @staticmethod
+    def _about(query: str, serving: Serving):
+        """The documents a query naming a document's subject is answered from (``CorpusStats.
+        subject_documents``): a one-line note that never mentions "SenseTime" takes no part in
+        answering a question about SenseTime, so it moves none of its answers. None: all."""
+        from rag.filters import Filters
+        from rag.lexical import terms
+
+        about = serving.stats.subject_documents(set(terms(query)))
+        if not about or len(about) >= len(serving.stats.doc_terms):
+            return None
+        return Filters.make(documents=about)
 
     def _clean_history(self, history) -> list[str]:
         """Earlier user questions, cleaned and cut like a question; empty ones dropped. Raises
@@ -401,22 +558,74 @@ class Chatbot:
 
     def analyse(self, question: str, history: list | None = None) -> QuestionAnalysis:
         """Question analysis: the standalone query (follow-ups resolved against the history) and
-        what the question asks for."""
+        what the question asks for (with the served index's abbreviations once it is loaded)."""
         return self._analyse(question, self._clean_history(history))
 
-    @staticmethod
-    def _analyse(question: str, earlier: list[str]) -> QuestionAnalysis:
+    def _analyse(
+        self, question: str, earlier: list[str], serving: Serving | None = None
+    ) -> QuestionAnalysis:
         resolved = resolve(question, earlier)
-        return analyse(question, resolved.query, resolved.understood_as)
+        serving = serving or self._serving
+        known = serving.abbreviations if serving is not None else None
+        return analyse(question, resolved.query, resolved.understood_as, known)
 
     def retrieve(
-        self, question: str, k: int | None = None, mode: str | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        filters: Filters | list[str] | str | None = None,
     ) -> list[Passage]:
         s = self.settings
         question, _ = clean_question(question, s.max_question_chars, s.max_input_chars)
         self.warm_up()
         mode = check_mode(mode or self.settings.mode)
-        return self._search(question, k or self.settings.k, mode)[0]
+        if self._serving is None:
+            return []
+        chosen = self.check_filters(filters, self._serving.index)
+        return self._search(question, k or self.settings.k, mode, filters=chosen)[0]
+
+    # ---- which documents a question is answered from --------------------------------------------
+
+    @staticmethod
+    def check_filters(filters, index: Index) -> Filters | None:
+        """``filters`` as a ``Filters`` value (a document name or a list of them is a filter by
+        document), checked against the index: a document it does not hold is an error that names
+        the ones it does."""
+        if filters is None:
+            return None
+        if isinstance(filters, (str, list, tuple, set, frozenset)):
+            filters = Filters.make(documents=filters)
+        if not isinstance(filters, Filters):
+            raise ValueError(
+                f"filters must be a Filters value or document names, not {type(filters).__name__}"
+            )
+        if filters.empty:
+            return None
+        known = {d.casefold(): d for d in index.manifest.get("documents", {})}
+        unknown = sorted(d for d in filters.documents if d not in known)
+        if unknown:
+            names = ", ".join(sorted(known.values())[:20]) or "none"
+            raise ValueError(
+                f"no document called {', '.join(repr(u) for u in unknown)} is indexed: use one "
+                f"of {names} (rag docs lists them)"
+            )
+        return filters
+
+    def scope(
+        self, query: str, filters: Filters | None, index: Index
+    ) -> tuple[Filters | None, str]:
+        """The filter a question is answered under, and why: the caller's, else the documents
+        the question names by entity and period (``rag.records.match_documents``), else none."""
+        if filters is not None:
+            return filters, "the documents asked for"
+        records = index.manifest.get("documents", {})
+        if len(records) < 2:
+            return None, ""
+        docs, why = match_documents(query, records)
+        if not docs:
+            return None, ""
+        return Filters.make(documents=docs), why
 
     def ask(
         self,
@@ -427,9 +636,13 @@ class Chatbot:
         *,
         generator: str | None = None,
         on_token=None,
+        filters: Filters | list[str] | str | None = None,
     ) -> Answer:
         """Answer ``question``. ``generator`` picks "extractive" or "llm" (default: "llm" when an
-        endpoint is configured); ``on_token(text)`` receives the LLM's reply as it streams."""
+        endpoint is configured); ``on_token(text)`` receives the LLM's reply as it streams.
+        ``filters`` (a ``Filters`` value, or document names) limits the documents it is answered
+        from; without it, a question that names a document's entity or period is answered from
+        that document."""
         t0 = time.perf_counter()
         s = self.settings
         question, notices = clean_question(question, s.max_question_chars, s.max_input_chars)
@@ -442,15 +655,28 @@ class Chatbot:
         self.warm_up()
         self._maybe_refresh()
         serving = self._serving
+        if serving is None:  # an empty corpus
+            return self._no_documents(question, mode, k, notices, t0)
         index = serving.index
-        t_load = time.perf_counter()
-        analysis = self._analyse(question, earlier)
-        t_rewrite = time.perf_counter()
-        passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode, serving)
-        t_compose = time.perf_counter()
-        answer = serving.composer.compose(
-            analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
-        )
+        chosen = self.check_filters(filters, index)
+        slots = self._answer_slots
+        if slots is not None:
+            slots.acquire()
+        try:
+            t_load = time.perf_counter()
+            analysis = self._analyse(question, earlier, serving)
+            chosen, why = self.scope(analysis.query, chosen, index)
+            t_rewrite = time.perf_counter()
+            passages, fvec, q_tokens, timings = self._search(
+                analysis.query, k, mode, serving, chosen
+            )
+            t_compose = time.perf_counter()
+            answer = serving.composer.compose(
+                analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
+            )
+        finally:
+            if slots is not None:
+                slots.release()
         if analysis.understood_as:
             notices.append(f"Understood as: {analysis.understood_as}")
         t_end = time.perf_counter()
@@ -468,5 +694,7 @@ class Chatbot:
             answer = gen.run(answer, sources, on_token=on_token)
             t_end = time.perf_counter()
         self._annotate(answer, index)  # pages, and files changed since they were indexed
+        if chosen is not None:
+            answer.scope = {**chosen.to_dict(), "reason": why}
         answer.timings_ms["total"] = (t_end - t0) * 1000
         return answer

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 from rag.documents import Document, Section, parse_sections, split_lines
+from rag.instructions import addressed_to_assistant
+from rag.unicode import normalise
 
 LIST_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>[-*+]|\d{1,3}[.)])[ \t]+")
 ABBREVIATIONS = {
@@ -94,7 +96,7 @@ def clean_inline(raw: str) -> str:
     text = re.sub(r"!?\[([^\]]*)\]\(([^)\s]*)\)", _link, text)
     text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
     text = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", text)
-    text = text.replace("`", "")
+    text = normalise(text.replace("`", ""))  # NFKC, no zero-width or bidi characters
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
@@ -149,6 +151,7 @@ class Unit:
     list_id: int | None = None  # items of one list share it
     # fused words repaired in ``text``: (doc start, doc end, original, replacement)
     repairs: tuple[tuple[int, int, str, str], ...] = ()
+    instruction: bool = False  # reads as instructions to an AI assistant (rag/instructions.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -380,6 +383,7 @@ def block_units(
                 parent=block.parent,
                 list_id=block.list_id,
                 repairs=repairs,
+                instruction=addressed_to_assistant(text),
             )
         )
     return units
@@ -543,6 +547,7 @@ class Chunker:
                 depth=unit.depth,
                 parent=unit.parent,
                 list_id=unit.list_id,
+                instruction=unit.instruction or addressed_to_assistant(text),
             )
             out.append((pos, end, [sub] if text else []))
             pos = end

@@ -55,6 +55,22 @@ LlmUrlOpt = Annotated[
         "are written by that LLM, each sentence checked against its sources. Key: RAG_LLM_API_KEY.",
     ),
 ]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Where chunks are searched: embedded (FAISS + BM25 in the data folder, the default) "
+        "or milvus (RAG_MILVUS_URI; token: RAG_MILVUS_TOKEN).",
+    ),
+]
+MilvusUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--milvus-uri",
+        help="With --store milvus: a milvus-lite file (./milvus.db) or a server "
+        "(http://host:19530). Default: milvus.db in the data folder.",
+    ),
+]
 LlmModelOpt = Annotated[
     str | None, typer.Option("--llm-model", help="The model name the endpoint serves.")
 ]
@@ -68,11 +84,19 @@ def user_errors(func):
         from rag.chatbot import QuestionError
         from rag.documents import CorpusError
         from rag.embedding import EmbeddingError
+        from rag.index.milvus import MilvusError
         from rag.settings import SettingsError
 
         try:
             return func(*args, **kwargs)
-        except (QuestionError, CorpusError, SettingsError, EmbeddingError, ValueError) as exc:
+        except (
+            QuestionError,
+            CorpusError,
+            SettingsError,
+            EmbeddingError,
+            MilvusError,
+            ValueError,
+        ) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
@@ -108,7 +132,8 @@ def make_bot(corpus: str | Path | None = None, **settings):
 
 
 def format_answer(answer) -> str:
-    """Human-readable answer: text, notices, then numbered sources with their quotes."""
+    """Human-readable answer: text, notices, then numbered sources with their quotes; no control
+    character or escape sequence from a document survives."""
     lines = [answer.text]
     for notice in answer.notices:
         lines.append(f"note: {notice}")
@@ -116,6 +141,8 @@ def format_answer(answer) -> str:
         lines.append(f"(understood as: {answer.rewritten_query})")
     if getattr(answer, "generator", "extractive") == "llm":
         lines.append("(written by the LLM; every sentence checked against the sources it cites)")
+    if getattr(answer, "quoted_from", ""):
+        lines.append(answer.quoted_from)
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
@@ -128,16 +155,19 @@ def format_answer(answer) -> str:
     else:
         lines.append("")
         lines.append(f"({answer.reason})")
-    return "\n".join(lines)
+    from rag.unicode import terminal_safe
+
+    # a document's escape sequences (OSC links, colours, title changes) never reach the terminal
+    return terminal_safe("\n".join(lines))
 
 
-def _quiet_bot(corpus: str | Path | None):
+def _quiet_bot(corpus: str | Path | None, **settings):
     """A bot whose unreadable-file notices are printed by the command itself, as errors."""
     from rag.chatbot import Chatbot
     from rag.settings import Settings
 
     kwargs = {"corpus_dir": corpus} if corpus is not None else {}
-    return Chatbot(Settings.make(**kwargs), notify=lambda message: None)
+    return Chatbot(Settings.make(**kwargs, **settings), notify=lambda message: None)
 
 
 def _build(bot) -> None:
@@ -165,9 +195,11 @@ def _build(bot) -> None:
 
 @app.command()
 @user_errors
-def index(corpus: CorpusOpt = None) -> None:
-    """Build (or rebuild) the index of a corpus folder."""
-    _build(_quiet_bot(corpus))
+def index(
+    corpus: CorpusOpt = None, store: StoreOpt = None, milvus_uri: MilvusUriOpt = None
+) -> None:
+    """Build (or rebuild) the index of a corpus folder (and bring the Milvus store to it)."""
+    _build(_quiet_bot(corpus, store=store, milvus_uri=milvus_uri))
 
 
 @app.command()
@@ -210,16 +242,60 @@ def add(
 def remove(
     names: Annotated[list[str], typer.Argument(help="Document names, as `rag docs` lists them.")],
     corpus: CorpusOpt = None,
-    no_index: Annotated[bool, typer.Option("--no-index", help="Only delete the file.")] = False,
+    no_index: Annotated[bool, typer.Option("--no-index", help="Only move the file.")] = False,
 ) -> None:
-    """Remove documents from the corpus folder and from the index."""
+    """Remove documents from the corpus folder (into the trash: `rag restore` brings them back)
+    and from the index."""
     from rag.library import remove_document
 
     bot = _quiet_bot(corpus)
+    s = bot.settings
     for name in names:
-        typer.echo(f"removed {remove_document(bot.settings.corpus_dir, name)}")
+        removed = remove_document(s.corpus_dir, name, s.trash_dir())
+        typer.echo(f"removed {removed} (`rag restore {removed}` brings it back)")
+    if not no_index:
+        _build_or_empty(bot)
+
+
+@app.command()
+@user_errors
+def restore(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Removed documents to bring back; none: list what the trash holds."),
+    ] = None,
+    corpus: CorpusOpt = None,
+    no_index: Annotated[bool, typer.Option("--no-index", help="Only move the file.")] = False,
+) -> None:
+    """Bring removed documents back from the trash (the latest removal of each name)."""
+    from rag.library import restore_document, trash_entries
+
+    bot = _quiet_bot(corpus)
+    s = bot.settings
+    if not names:
+        entries = trash_entries(s.trash_dir(), s.corpus_dir)
+        if not entries:
+            typer.echo("the trash holds no document removed from this corpus")
+        for e in entries:
+            typer.echo(f"{e['path']}  (removed {e['removed']})")
+        return
+    for name in names:
+        typer.echo(f"restored {restore_document(s.trash_dir(), s.corpus_dir, name)}")
     if not no_index:
         _build(bot)
+
+
+def _build_or_empty(bot) -> None:
+    """``_build``, where an empty corpus is a valid result (the last document was removed)."""
+    from rag.documents import EmptyCorpusError
+
+    try:
+        _build(bot)
+    except EmptyCorpusError:
+        typer.echo(
+            f"the corpus {bot.settings.corpus_dir} holds no document now; questions are answered "
+            'with "no documents" until you add one (`rag add FILE`)'
+        )
 
 
 @app.command()
@@ -228,7 +304,8 @@ def docs(
     corpus: CorpusOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
-    """List the documents: type, pages, sections, chunks and when each was indexed."""
+    """List the documents: type, entity, period, pages, sections, chunks and when each was
+    indexed (``--json`` adds title, aliases and the reader)."""
     from rag.library import document_rows
 
     bot = _quiet_bot(corpus)
@@ -237,14 +314,19 @@ def docs(
         typer.echo(json.dumps(rows, indent=2))
         return
     typer.echo(
-        f"{'name':40} {'type':8} {'pages':>5} {'sections':>8} {'chunks':>6}  indexed / status"
+        f"{'name':36} {'type':16} {'entity':24} {'period':10} {'pages':>5} {'sections':>8} "
+        f"{'chunks':>6}  indexed / status"
     )
     for r in rows:
         status = r["indexed"] if r["status"] == "indexed" else r["status"]
         typer.echo(
-            f"{r['name'][:40]:40} {r['type']:8} {r['pages'] or '-':>5} {r['sections']:>8} "
+            f"{r['name'][:36]:36} {r['type'][:16]:16} {(r.get('entity') or '-')[:24]:24} "
+            f"{r.get('period') or '-':10} {r['pages'] or '-':>5} {r['sections']:>8} "
             f"{r['chunks']:>6}  {status}"
         )
+        aliases = [a for a in r.get("aliases") or [] if a != r.get("entity")]
+        if aliases:
+            typer.echo(f"{'':36} also: {', '.join(aliases)}")
 
 
 @app.command()
@@ -261,9 +343,25 @@ def ask(
     ] = None,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
+    store: StoreOpt = None,
+    milvus_uri: MilvusUriOpt = None,
+    doc: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--doc", help="Answer only from this document (its name in `rag docs`; repeat)."
+        ),
+    ] = None,
 ) -> None:
     """Answer one question from the documents, with numbered sources."""
-    bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
+    bot = make_bot(
+        corpus,
+        mode=mode,
+        k=k,
+        llm_url=llm_url,
+        llm_model=llm_model,
+        store=store,
+        milvus_uri=milvus_uri,
+    )
     on_token = None
     if bot.settings.has_llm and not as_json and sys.stderr.isatty():
 
@@ -271,7 +369,7 @@ def ask(
             sys.stderr.write(text)
             sys.stderr.flush()
 
-    answer = bot.ask(question, history=history or None, on_token=on_token)
+    answer = bot.ask(question, history=history or None, on_token=on_token, filters=doc or None)
     if on_token is not None:
         sys.stderr.write("\n--- checked against the sources:\n")
     if as_json:
@@ -402,6 +500,8 @@ def eval_command(
     ] = None,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
+    store: StoreOpt = None,
+    milvus_uri: MilvusUriOpt = None,
 ) -> None:
     """Answer every question of a file, score the answers, and write results and reports."""
     from rag import evaluation as ev
@@ -424,7 +524,15 @@ def eval_command(
     ev.load_questions(questions)  # a bad file fails before the model loads
     out = check_run_dir(out) if out is not None else ev.default_out_dir()  # ...and so does --out
     # cheap: the model and index load on the first run
-    bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
+    bot = make_bot(
+        corpus,
+        mode=mode,
+        k=k,
+        llm_url=llm_url,
+        llm_model=llm_model,
+        store=store,
+        milvus_uri=milvus_uri,
+    )
     if "llm" in gens and not bot.settings.has_llm:
         raise ValueError(
             "--compare names llm but no endpoint is set: pass --llm-url and --llm-model"

@@ -370,10 +370,15 @@ def scan_corpus(
     return CorpusScan(docs=docs, problems=problems, duplicates=duplicates)
 
 
+class EmptyCorpusError(CorpusError):
+    """The corpus folder holds no readable, non-empty document. Not an error for the chat (it
+    starts, and says there are no documents) or ``rag remove`` (removing the last document)."""
+
+
 def empty_corpus_error(corpus_dir: Path, problems: dict[str, str]) -> CorpusError:
     if problems:
-        return CorpusError("; ".join(problems.values()))
-    return CorpusError(
+        return EmptyCorpusError("; ".join(problems.values()))
+    return EmptyCorpusError(
         f"{corpus_dir}: holds no non-empty document ({'/'.join(SUFFIXES)}); add a document or pass "
         "another folder with --corpus"
     )

@@ -5,6 +5,11 @@ answer, citations, vote, plus mode, k and abstention). ``FeedbackLog.append`` wr
 with a single ``os.write`` on a file descriptor opened with ``O_APPEND``, under a lock, so concurrent
 votes from many sessions (threads) or processes never interleave or lose a line.
 
+One vote per answer: a record carries the ``vote_id`` of the answer it is about (one id per answer
+shown in one chat session). ``vote`` appends a line only when the vote differs from that answer's
+previous one (fifty clicks on Like are one line), and ``read`` and ``export`` keep only the latest
+vote of each ``vote_id``: a later vote replaces the earlier.
+
 This module never rewrites or truncates the log: ``export`` copies the valid lines elsewhere, and
 ``read`` skips (and counts) lines it cannot parse instead of failing on them.
 """
@@ -52,6 +57,7 @@ class FeedbackRecord:
     k: int = 0
     time: str = ""  # ISO 8601, UTC; filled in when empty
     version: int = FORMAT_VERSION
+    vote_id: str = ""  # the answer voted on, one per answer per session ("": not deduplicated)
 
     def __post_init__(self):
         if self.vote not in VOTES:
@@ -87,6 +93,7 @@ class FeedbackRecord:
             abstained=bool(answer.get("abstained", False)),
             mode=answer.get("mode", ""),
             k=int(answer.get("k", 0) or 0),
+            vote_id=str(answer.get("answer_id", "") or ""),
         )
 
     def to_dict(self) -> dict:
@@ -107,6 +114,23 @@ class FeedbackLog:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._last: dict[str, str] = {}  # vote_id -> the vote last written by this process
+
+    def vote(self, record: FeedbackRecord) -> bool:
+        """Append ``record`` unless it repeats the latest vote on its answer (``vote_id``);
+        whether a line was written. Concurrent clicks on one answer write one line."""
+        if not record.vote_id:
+            self.append(record)
+            return True
+        with self._lock:
+            if self._last.get(record.vote_id) == record.vote:
+                return False
+            self._last[record.vote_id] = record.vote
+            if len(self._last) > 100_000:  # bounded: forget the oldest answers
+                for key in list(self._last)[:50_000]:
+                    del self._last[key]
+        self.append(record)
+        return True
 
     def append(self, record: FeedbackRecord) -> None:
         line = memoryview(record.to_line())
@@ -137,14 +161,20 @@ class FeedbackLog:
                     yield None
 
     def read(self) -> tuple[list[FeedbackRecord], int]:
-        """The valid records, oldest first, and the number of lines skipped as invalid."""
+        """The valid records, oldest first, and the number of lines skipped as invalid; of the
+        records of one ``vote_id`` only the latest is kept (in its place)."""
         good, bad = [], 0
+        latest: dict[str, int] = {}
         for record in self.records():
             if record is None:
                 bad += 1
-            else:
-                good.append(record)
-        return good, bad
+                continue
+            if record.vote_id:
+                if record.vote_id in latest:
+                    good[latest[record.vote_id]] = None
+                latest[record.vote_id] = len(good)
+            good.append(record)
+        return [r for r in good if r is not None], bad
 
     def export(self, out: str | Path | None = None) -> tuple[str, int, int]:
         """The valid records as JSONL; written atomically to ``out`` when given.

@@ -34,7 +34,9 @@ DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
 
 Mode = Literal["dense", "bm25", "hybrid"]
 Encoder = Literal["auto", "onnx", "torch"]
+Precision = Literal["fp32", "int8"]
 IndexType = Literal["auto", "flat", "ivf", "hnsw"]
+StoreKind = Literal["embedded", "milvus"]
 
 # Offline by default: nothing in this product fetches from a hub or reports usage.
 OFFLINE_ENV = {
@@ -76,6 +78,8 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     batch_size: int = 32
     encoder: Encoder = "auto"  # onnx (no torch; the default when installed) or torch
+    # the ONNX encoder's weights: int8 (quantised, about twice as fast) or fp32; the index records it
+    encoder_precision: Precision = "fp32"
     cache_size: int = 1024  # recent query texts whose vectors are kept
 
     # dense index
@@ -83,6 +87,13 @@ class Settings(BaseSettings):
     approx_above: int = 200_000
     nprobe: int = 0  # IVF clusters searched per query; 0 = auto (a quarter, at least 96)
     ef_search: int = 128  # HNSW search breadth
+
+    # where the chunks are searched (rag/index/): embedded FAISS + bm25s in data_dir, or Milvus
+    store: StoreKind = "embedded"
+    # milvus: a milvus-lite file (default: data_dir/milvus.db) or a server, http://host:19530
+    milvus_uri: str | None = None
+    # RAG_MILVUS_TOKEN only ("user:password" or an API key); never dumped, logged or shown
+    milvus_token: SecretStr | None = Field(default=None, exclude=True, repr=False)
 
     # retrieval
     mode: Mode = "hybrid"
@@ -93,6 +104,7 @@ class Settings(BaseSettings):
     watch_seconds: float = 2.0
     upload_max_mb: float = 8.0  # one uploaded or added file
     upload_quota_mb: float = 64.0  # everything one chat user uploads while the server runs
+    upload_total_quota_mb: float = 256.0  # everything all chat users upload while it runs
     # a PDF, Word or HTML reader is stopped past read_seconds + read_seconds_per_page * pages
     # (a damaged or hostile file); a 300-page filing reads in about 10 s on one core
     read_seconds: float = 60.0
@@ -125,12 +137,44 @@ class Settings(BaseSettings):
     # generation (rag/generate/): the user's OpenAI-compatible endpoint; none = extractive answers
     llm_url: str | None = None  # base URL, e.g. http://127.0.0.1:11434/v1 (".../chat/completions")
     llm_model: str | None = None
-    llm_timeout: float = 60.0  # seconds to wait for the reply (connect: 5 s); one retry
+    llm_timeout: float = 60.0  # the deadline of one answer's generation, its retry included
+    # the longest wait for the endpoint's next bytes or stream event (at most half of llm_timeout)
+    llm_idle_timeout: float = 20.0
+    llm_concurrency: int = 4  # answers waiting on the endpoint at once (the others wait for one)
+    llm_max_reply_chars: int = 20_000  # a longer reply is cut here, with a notice
     # stream the reply even when nobody displays it: finished sentences are checked while the rest
     # is written (off: one JSON reply, for an endpoint that cannot stream)
     llm_stream: bool = True
     # RAG_LLM_API_KEY only (Settings.make refuses it as an argument); never dumped, logged or shown
     llm_api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
+    @field_validator("milvus_uri")
+    @classmethod
+    def _milvus_uri(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = v.strip()
+        if not v:
+            raise ValueError("milvus_uri is empty: pass a .db file or http://host:19530")
+        if "://" in v:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(v)
+            if parts.scheme not in ("http", "https", "tcp", "grpc") or not parts.hostname:
+                raise ValueError(
+                    f"milvus_uri={v!r} is not a Milvus server address: use http://host:19530 "
+                    "(or https://...), or a local .db file for milvus-lite"
+                )
+            if parts.username or parts.password:
+                raise ValueError(
+                    "milvus_uri must not carry a user or password: put them in RAG_MILVUS_TOKEN"
+                )
+        elif not v.endswith(".db"):
+            raise ValueError(
+                f"milvus_uri={v!r}: a local milvus-lite file must end in .db (./milvus.db), "
+                "a server is http://host:19530"
+            )
+        return v
 
     @field_validator("chunk_tokens")
     @classmethod
@@ -181,7 +225,7 @@ class Settings(BaseSettings):
             raise ValueError(f"ef_search={v} is out of range: use a value from 1 to 4096")
         return v
 
-    @field_validator("watch_seconds", "upload_max_mb", "upload_quota_mb")
+    @field_validator("watch_seconds", "upload_max_mb", "upload_quota_mb", "upload_total_quota_mb")
     @classmethod
     def _non_negative_float(cls, v: float, info) -> float:
         if not 0 <= v <= 1_000_000:
@@ -238,6 +282,27 @@ class Settings(BaseSettings):
             raise ValueError(f"llm_timeout={v} is out of range: use 0.05 to 3600 seconds")
         return v
 
+    @field_validator("llm_idle_timeout")
+    @classmethod
+    def _llm_idle(cls, v: float) -> float:
+        if not 0.05 <= v <= 3600:
+            raise ValueError(f"llm_idle_timeout={v} is out of range: use 0.05 to 3600 seconds")
+        return v
+
+    @field_validator("llm_concurrency")
+    @classmethod
+    def _llm_concurrency(cls, v: int) -> int:
+        if not 1 <= v <= 256:
+            raise ValueError(f"llm_concurrency={v} is out of range: use 1 to 256")
+        return v
+
+    @field_validator("llm_max_reply_chars")
+    @classmethod
+    def _llm_max_reply(cls, v: int) -> int:
+        if not 200 <= v <= 1_000_000:
+            raise ValueError(f"llm_max_reply_chars={v} is out of range: use 200 to 1,000,000")
+        return v
+
     @model_validator(mode="after")
     def _llm_model_given(self) -> Settings:
         if self.llm_url and not (self.llm_model or "").strip():
@@ -265,6 +330,11 @@ class Settings(BaseSettings):
     def make(cls, **overrides) -> Settings:
         """Build settings, turning pydantic's error into one readable ``SettingsError``."""
         overrides = {k: v for k, v in overrides.items() if v is not None}
+        if "milvus_token" in overrides:
+            raise SettingsError(
+                "the Milvus token is read only from the environment variable RAG_MILVUS_TOKEN "
+                "(so it never sits in a command line, a config file or a log): set it there"
+            )
         if "llm_api_key" in overrides:
             raise SettingsError(
                 "the LLM API key is read only from the environment variable RAG_LLM_API_KEY "
@@ -291,13 +361,31 @@ class Settings(BaseSettings):
         """``RAG_`` variables in ``environ`` that name no setting (a typo is otherwise silent)."""
         environ = os.environ if environ is None else environ
         known = {f"RAG_{name.upper()}" for name in cls.model_fields} | OTHER_ENV
-        return sorted(k for k in environ if k.upper().startswith("RAG_") and k.upper() not in known)
+        return sorted(
+            k
+            for k in environ
+            if k.upper().startswith("RAG_") and k.upper() not in known and not cls._nested_env(k)
+        )
+
+    @classmethod
+    def _nested_env(cls, name: str) -> bool:
+        """Whether ``name`` is a nested setting, ``RAG_<SECTION>__<FIELD>`` (``RAG_ANSWER__DECIDE``):
+        the section a model-valued setting and the field one of its own (pydantic reads these)."""
+        section, sep, field = name.upper().removeprefix("RAG_").partition("__")
+        info = cls.model_fields.get(section.lower()) if sep else None
+        inner = getattr(info, "annotation", None) if info is not None else None
+        fields = getattr(inner, "model_fields", None)
+        return bool(fields) and field.lower() in fields
 
     def index_dir(self) -> Path:
         """Where the index for this corpus lives: one folder per corpus path under ``data_dir``."""
         corpus = self.corpus_dir.resolve()
         tag = hashlib.sha256(str(corpus).encode()).hexdigest()[:12]
         return self.data_dir / "indexes" / f"{corpus.name or 'corpus'}-{tag}"
+
+    def milvus_target(self) -> str:
+        """The Milvus URI in use: ``milvus_uri``, or a milvus-lite file in the data folder."""
+        return self.milvus_uri or str(self.data_dir / "milvus.db")
 
     def models_dir(self) -> Path:
         """Where derived model files (the ONNX graph of the encoder) are kept."""
@@ -310,6 +398,10 @@ class Settings(BaseSettings):
 
     def feedback_path(self) -> Path:
         return self.data_dir / "feedback.jsonl"
+
+    def trash_dir(self) -> Path:
+        """Where removed documents go (``rag restore`` brings them back)."""
+        return self.data_dir / "trash"
 
     def describe(self) -> dict:
         return json.loads(self.model_dump_json())

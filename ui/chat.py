@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from rag.answer_types import Answer, Citation
 from rag.feedback import FeedbackLog, FeedbackRecord, vote_from_like
 from rag.history import HistoryLimits, history_questions, text_of
+from rag.unicode import strip_bidi
 
 log = logging.getLogger(__name__)
 
 MAX_K = 50  # passages per question the chat and /ask accept
+ALL_DOCUMENTS = "All documents"  # the chat's document choice that sets no filter
 MAX_SHOWN_CHARS = 4000  # a longer question is shown cut (the engine truncates it anyway)
 
 # starter questions shown for the bundled profile (written for the page; none is in a question set)
@@ -49,7 +51,7 @@ def escape(text) -> str:
     if text is None:
         return ""
     text = str(text).encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
-    return text.translate(_ESCAPES)
+    return strip_bidi(text).translate(_ESCAPES)  # no bidi override reorders what is shown
 
 
 def escape_block(text) -> str:
@@ -61,6 +63,57 @@ def escape_block(text) -> str:
     lines = [re.sub(r"\s+", " ", line) for line in str(text or "").split("\n")]
     out = "<br>".join(escape(line) for line in lines)
     return re.sub(r"(<br>\s*){3,}", "<br><br>", out)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 page``, ``2 pages``, ``0 chunks``."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+# ---- the documents panel --------------------------------------------------------------------------
+
+
+def document_headers(owners: bool = False) -> list[str]:
+    return ["document", "size", *(["added by"] if owners else [])]
+
+
+def document_names(rows) -> list[str]:
+    return [r["name"] for r in rows or [] if r.get("status") == "indexed"]
+
+
+def document_table(rows, text: str = "", owners: bool = False) -> list[list]:
+    """The compact table of the documents panel: one row per document whose name holds every
+    word of ``text`` (case-insensitive), with its type and size in words ("pdf · 3 pages ·
+    1 chunk") or its status, and who added it when ``owners``."""
+    words = (text or "").lower().split()
+    out = []
+    for r in rows or []:
+        name = r["name"]
+        if any(w not in name.lower() for w in words):
+            continue
+        if r.get("status") == "indexed":
+            kind = {"markdown": "md", "text": "txt"}.get(r.get("type", ""), r.get("type", ""))
+            parts = [kind] if kind else []
+            parts += [plural(r["pages"], "page")] if r.get("pages") else []
+            parts.append(plural(r.get("chunks", 0), "chunk"))
+            size = " \u00b7 ".join(parts)
+        else:
+            size = r.get("status", "")
+        row = [name, size]
+        if owners:
+            row.append(r.get("owner", ""))
+        out.append(row)
+    return out
+
+
+def documents_label(rows, text: str = "") -> str:
+    """The table's label: how many documents, and how many the filter shows."""
+    total = len(document_names(rows))
+    if not total:
+        return "No documents yet"
+    shown = len(document_table(rows, text))
+    label = plural(total, "document")
+    return label if shown == len(rows or []) else f"{label} ({shown:,} shown)"
 
 
 # ---- sources --------------------------------------------------------------------------------------
@@ -162,6 +215,8 @@ def answer_html(answer: Answer) -> str:
             '<div class="rag-generated">Written by the LLM; every sentence was checked against '
             "the sources it cites.</div>"
         )
+    if getattr(answer, "quoted_from", ""):
+        parts.append(f'<div class="rag-from">{escape_block(answer.quoted_from)}</div>')
     for notice in answer.notices:
         parts.append(f'<div class="rag-notice">Note: {escape_block(notice)}</div>')
     if answer.rewritten_query and answer.rewritten_query != answer.question:
@@ -347,9 +402,18 @@ def _check_k(k) -> int | None:
 
 
 def respond(
-    message, history, *, bot, mode: str | None = None, k=None, generator=None, on_token=None
+    message,
+    history,
+    *,
+    bot,
+    mode: str | None = None,
+    k=None,
+    generator=None,
+    on_token=None,
+    documents=None,
 ) -> Reply:
     """Answer ``message`` in the context of ``history``; never raises for a user's mistake.
+    ``documents`` (names, or "" / None for all) limits the documents it is answered from.
 
     A blank message leaves the history as it is (with ``error`` set); a question the engine rejects
     (``ValueError``, e.g. ``QuestionError``) is answered in the chat with the reason.
@@ -361,6 +425,9 @@ def respond(
     extra = {}
     if generator or on_token is not None:  # rag/generate/: only with an LLM endpoint configured
         extra = {"generator": generator or None, "on_token": on_token}
+    chosen = _check_documents(documents)
+    if chosen:
+        extra["filters"] = chosen
     try:
         limits = bot.settings.history_limits() if hasattr(bot, "settings") else None
         earlier = questions_of(history, limits)
@@ -377,7 +444,28 @@ def respond(
     return Reply(history=before + new, answer=answer, messages=new)
 
 
-def respond_stream(message, history, *, bot, mode: str | None = None, k=None, generator=None):
+def _check_documents(documents) -> list[str] | None:
+    """A document filter as the chat and ``/ask`` take it: a name, a list of names, or nothing
+    ("", None, [] or "All documents": every document)."""
+    if documents is None or documents == "" or documents == ALL_DOCUMENTS:
+        return None
+    if isinstance(documents, str):
+        documents = [documents]
+    if not isinstance(documents, (list, tuple)) or not all(isinstance(d, str) for d in documents):
+        raise ValueError("documents must be a document name or a list of names (rag docs)")
+    return [d for d in documents if d and d != ALL_DOCUMENTS] or None
+
+
+def respond_stream(
+    message,
+    history,
+    *,
+    bot,
+    mode: str | None = None,
+    k=None,
+    generator=None,
+    documents=None,
+):
     """``respond`` for an LLM answer, as a generator of ``Reply``: drafts (``draft=True``) while
     the LLM's tokens arrive, then the checked answer. The question is answered on a worker thread;
     tokens that arrive while the page is updated are shown together."""
@@ -390,7 +478,14 @@ def respond_stream(message, history, *, bot, mode: str | None = None, k=None, ge
     def work():
         try:
             done["reply"] = respond(
-                message, history, bot=bot, mode=mode, k=k, generator=generator, on_token=tokens.put
+                message,
+                history,
+                bot=bot,
+                mode=mode,
+                k=k,
+                generator=generator,
+                on_token=tokens.put,
+                documents=documents,
             )
         finally:
             tokens.put(None)
@@ -413,11 +508,15 @@ def respond_stream(message, history, *, bot, mode: str | None = None, k=None, ge
 
 
 def answer_record(answer: Answer | None) -> dict | None:
-    """What a session keeps of an answer for feedback: ``Answer.to_dict()`` without passages."""
+    """What a session keeps of an answer for feedback: ``Answer.to_dict()`` without passages, and
+    an ``answer_id`` of its own (one vote per answer: see ``rag.feedback``)."""
     if answer is None:
         return None
+    import uuid
+
     d = answer.to_dict()
     d.pop("passages", None)
+    d["answer_id"] = uuid.uuid4().hex
     return d
 
 
@@ -437,21 +536,29 @@ def record_vote(
     """Append a like/dislike on the answer at message ``index`` to the feedback log.
 
     ``answers`` holds one ``answer_record`` per question asked in this session (None for a question
-    that got an error), in order. Votes on errors or unknown messages are ignored (None returned).
+    that got an error), in order. Votes on errors or unknown messages are ignored (None returned),
+    and so is a vote that repeats the latest one on the same answer (one vote per answer per
+    session; a different vote replaces it).
     """
     turn = turn_of(history, index)
     if turn is None or turn >= len(answers or []) or answers[turn] is None:
         return None
     record = FeedbackRecord.from_answer(answers[turn], vote_from_like(liked))
-    feedback.append(record)
-    return record
+    return record if feedback.vote(record) else None
 
 
 def api_answer(
-    bot, question: str, history=None, mode: str | None = None, k=None, generator=None
+    bot,
+    question: str,
+    history=None,
+    mode: str | None = None,
+    k=None,
+    generator=None,
+    documents=None,
 ) -> dict:
     """The ``/ask`` endpoint: ``Answer.to_dict()``; raises ``ValueError`` with a readable message.
-    ``generator`` ("extractive" or "llm") is honoured when the server has an LLM endpoint."""
+    ``generator`` ("extractive" or "llm") is honoured when the server has an LLM endpoint;
+    ``documents`` (a name or a list of names) limits the documents it is answered from."""
     if not isinstance(question, str):
         raise ValueError(f"question must be text, not {type(question).__name__}")
     if history is not None and not isinstance(history, list):
@@ -463,6 +570,9 @@ def api_answer(
         clean_question(question, settings.max_question_chars, settings.max_input_chars)  # raises
     limits = settings.history_limits() if settings is not None else None
     extra = {"generator": generator} if generator else {}
+    chosen = _check_documents(documents)
+    if chosen:
+        extra["filters"] = chosen
     answer = bot.ask(
         question, history=questions_of(history, limits), k=_check_k(k), mode=mode or None, **extra
     )

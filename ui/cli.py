@@ -12,7 +12,17 @@ from typing import Annotated
 
 import typer
 
-from rag.cli import CorpusOpt, KOpt, LlmModelOpt, LlmUrlOpt, ModeOpt, make_bot, user_errors
+from rag.cli import (
+    CorpusOpt,
+    KOpt,
+    LlmModelOpt,
+    LlmUrlOpt,
+    MilvusUriOpt,
+    ModeOpt,
+    StoreOpt,
+    make_bot,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +52,8 @@ def chat(
         Path | None,
         typer.Option(
             "--auth-file",
-            help="Require a login read from this file: one line USER:PASSWORD (keep it chmod 600).",
+            help="Require a login read from this file: one line USER:PASSWORD per user (keep it "
+            "chmod 600; blank lines and lines starting with # are skipped).",
         ),
     ] = None,
     auth_prompt: Annotated[
@@ -51,11 +62,21 @@ def chat(
             "--auth-prompt", help="Require a login: ask for the user and password (not echoed)."
         ),
     ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Another host name the chat may be opened at (repeatable), e.g. the machine's "
+            "name behind --host 0.0.0.0. Requests for any other Host are refused (DNS rebinding).",
+        ),
+    ] = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Questions answered at once.")
     ] = 4,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
+    store: StoreOpt = None,
+    milvus_uri: MilvusUriOpt = None,
 ) -> None:
     """Open the browser chat (cited answers, sources, feedback) at http://HOST:PORT."""
     from ui.app import check_concurrency, check_port, check_port_free, page_for, serve
@@ -64,7 +85,15 @@ def chat(
     check_port(port)
     check_concurrency(concurrency)
     check_port_free(host, port)  # before the model loads
-    bot = make_bot(corpus, mode=mode, k=k, llm_url=llm_url, llm_model=llm_model)
+    bot = make_bot(
+        corpus,
+        mode=mode,
+        k=k,
+        llm_url=llm_url,
+        llm_model=llm_model,
+        store=store,
+        milvus_uri=milvus_uri,
+    )
     typer.echo("Loading the model and the index...", err=True)
     demo, url = serve(
         bot,
@@ -73,6 +102,7 @@ def chat(
         auth=login,
         concurrency=concurrency,
         warn=lambda m: typer.echo(m, err=True),
+        allowed_hosts=allowed_host or (),
         **page_for(corpus),
     )
     typer.echo(f"Chat ready at {url}  (Ctrl+C to stop; feedback -> {bot.settings.feedback_path()})")
@@ -95,17 +125,45 @@ def resolve_login(auth: str | None, auth_file: Path | None, prompt: bool):
     if len(given) > 1:
         raise ValueError(f"use one of {', '.join(given)}, not several (RAG_AUTH counts as --auth)")
     if auth_file is not None:
-        try:
-            lines = auth_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-            raise ValueError(f"--auth-file {auth_file}: cannot be read ({reason})") from None
-        value = next((line.strip() for line in lines if line.strip()), "")
-        if not value:
-            raise ValueError(f"--auth-file {auth_file} is empty: write one line USER:PASSWORD")
-        return parse_auth(value)
+        return read_auth_file(auth_file)
     if prompt:
         user = typer.prompt("User", err=True).strip()
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
         return parse_auth(f"{user}:{password}")
     return parse_auth(auth)
+
+
+def read_auth_file(path: Path):
+    """The logins of an ``--auth-file``: one ``USER:PASSWORD`` per line (blank lines and ``#``
+    comments skipped). One user gives ``(user, password)``, several a list of them. A password is
+    taken exactly as written: a line whose password starts or ends with white space, a repeated
+    user or a line that is not USER:PASSWORD refuses the file, naming the line."""
+    from ui.app import parse_auth
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ValueError(f"--auth-file {path}: cannot be read ({reason})") from None
+    logins: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        where = f"--auth-file {path}, line {number}"
+        user, sep, password = line.partition(":")
+        if sep and password != password.strip():
+            raise ValueError(
+                f"{where}: the password starts or ends with white space, which is easy to type "
+                "by mistake; remove it (passwords are taken exactly as written)"
+            )
+        try:
+            user, password = parse_auth(line)
+        except ValueError:
+            raise ValueError(f"{where}: is not USER:PASSWORD; write one login per line") from None
+        if user in logins:
+            raise ValueError(f"{where}: user {user!r} is given twice; keep one line per user")
+        logins[user] = password
+    if not logins:
+        raise ValueError(f"--auth-file {path} is empty: write one line USER:PASSWORD per user")
+    pairs = list(logins.items())
+    return pairs[0] if len(pairs) == 1 else pairs

@@ -6,7 +6,8 @@
                     documented file ``prompt.toml``
 
 ``make_generator(settings, embedder, name)`` builds one from ``Settings`` (``llm_url``, ``llm_model``,
-``llm_timeout`` and the key from ``RAG_LLM_API_KEY``). Nothing here touches the network until an
+``llm_timeout``, ``llm_idle_timeout``, ``llm_concurrency``, ``llm_max_reply_chars`` and the key from
+``RAG_LLM_API_KEY``). Nothing here touches the network until an
 answer is generated.
 """
 
@@ -48,7 +49,14 @@ def make_generator(settings, embedder, name: str = "extractive") -> Generator:
     from rag.generate.openai_compat import ChatClient, OpenAICompatGenerator
 
     client = ChatClient(
-        settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout
+        settings.llm_url,
+        settings.llm_model,
+        settings.llm_api_key,
+        settings.llm_timeout,
+        idle=settings.llm_idle_timeout,
+        max_chars=settings.llm_max_reply_chars,
     )
     checker = GroundingChecker(embedder).warm_up()
-    return OpenAICompatGenerator(client, checker, stream=settings.llm_stream)
+    return OpenAICompatGenerator(
+        client, checker, stream=settings.llm_stream, slots=settings.llm_concurrency
+    )

@@ -38,6 +38,7 @@ class SourceUnit:
     line: int
     vector: np.ndarray | None = None  # sentence vector (unit length)
     tokens: np.ndarray | None = None  # content-token vectors (unit length), may be empty
+    instruction: bool = False  # reads as instructions to an AI assistant: never support
 
 
 @dataclass
@@ -51,6 +52,18 @@ class Source:
     units: list[SourceUnit] = field(default_factory=list)
     raw_text: str = ""  # the chunk's exact document text, for a citation's source_text
     raw_start: int = 0  # document offset of raw_text
+
+    @property
+    def instructions(self) -> list[SourceUnit]:
+        """Its units that read as instructions to an AI assistant (``rag.instructions``)."""
+        return [u for u in self.units if u.instruction]
+
+    @property
+    def data_text(self) -> str:
+        """Its text without those units: what a generated sentence may be checked against."""
+        if not self.instructions:
+            return self.text
+        return " ".join(u.text for u in self.units if not u.instruction)
 
 
 @runtime_checkable

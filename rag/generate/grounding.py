@@ -2,25 +2,35 @@
 
 A generated sentence is kept only when all of these hold (the first that fails is its ``reason``):
 
-1. **citation** — it carries at least one ``[n]`` naming a source the LLM was given;
+1. **citation** — it carries at least one ``[n]`` naming a source the LLM was given (a list
+   whose last item carries the marker carries it on every item);
 2. **numbers** — every number, amount, percentage and year in it appears, after normalisation, in
    the sources it cites: ``$1.2B`` = ``$1.2 billion`` = ``1,200 million``; ``12%`` = ``12 percent``;
-   ``seven`` = ``7``;
+   ``seven`` = ``7``; or it is *computed* from two of their figures: their sum, difference, ratio,
+   percentage or percentage change, within the rounding of the number as written
+   (``rag.arithmetic.derive``; the formula is added to the sentence's reason);
 3. **dates** — every month it names (``Dec``/``December``) appears in the cited sources;
 4. **names** — every proper name (a capitalised word inside the sentence; its first word only
    when the word is rare in English) appears in the cited sources or their headings, compared
    without case, spaces and punctuation (``Sense Time`` = ``SenseTime``);
 5. **negation** — it is negated (``not``, ``never``, ``no``, ``n't``, ``without``, ...) exactly
-   when its best supporting unit is;
+   when its best supporting unit is; and its facts sit where the sources put them: no antonym of
+   the best unit's words ("admits" for "denies"), no role swap, no name or number moved from
+   another unit of the passage (``rag.generate.relations``);
 6. **support** — a unit of the cited sources supports it in meaning: a logistic model over
    MiniLM cosine and content-token alignment (sentence vs best unit, sentence vs all cited units)
    gives P(supported) >= the threshold. Weights and threshold were fitted on SQuAD 2.0 *train*
    articles (``python -m rag.generate.fit``; data, rule and figures in ``support_model.json``),
    never on the project's evaluation questions.
 
+A unit of a source that reads as instructions to an AI assistant (``Unit.instruction``, marked at
+index time by ``rag.instructions``) is never support: the numbers, months and names of the check
+are looked up in the rest of the source, and the meaning check compares with the other units only.
+
 What it does not check: that the sentence answers the question; claims made without a number,
 name or negation cue that are close in meaning to a cited unit but subtly wrong ("revenue grew"
-vs "revenue fell"); arithmetic the LLM did ("8 years after" from two dates); and sources the
+vs "revenue fell"); arithmetic over more than two figures or over dates ("8 years after" from two
+dates); that a computed number is the computation the question asked for; and sources the
 extractive stage did not select. The check needs the embedder's vectors and nothing else; it does
 not call the LLM and does not read the index (its caller hands it ``Source`` objects).
 """
@@ -37,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.answer_types import CheckedSentence
+from rag.arithmetic import derive, figures
 from rag.generate.base import Source
 
 SUPPORT_MODEL = Path(__file__).with_name("support_model.json")
@@ -96,6 +107,28 @@ def split_sentences(reply: str) -> list[Piece]:
         if item:
             paragraph += 1
     return pieces
+
+
+def _list_citations(pieces: list[Piece]) -> list[Piece]:
+    """A list whose items carry no marker but whose last item does ("- a\n- b\n- c [1]"): the
+    marker is the whole list's, so every item carries it (each is still checked on its own)."""
+    out = list(pieces)
+    i = 0
+    while i < len(out):
+        if not out[i].item:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(out) and out[j + 1].item:
+            j += 1
+        marks = MARKER_RE.findall(out[j].text)
+        if marks:
+            tail = "".join(f"[{m}]" for m in marks)
+            for k in range(i, j):
+                if not citations_of(out[k].text):
+                    out[k] = Piece(f"{out[k].text} {tail}", out[k].paragraph, out[k].item)
+        i = j + 1
+    return out
 
 
 def citations_of(sentence: str) -> list[int]:
@@ -224,7 +257,7 @@ def names_in(sentence: str) -> list[str]:
     initial = True
     for m in _WORD_RE.finditer(text):
         word = re.sub(r"['’]s$", "", m.group(0)).strip("'’-&")
-        before = text[: m.start()].rstrip()
+        before = text[max(0, m.start() - 16) : m.start()].rstrip()  # a window: linear time
         if before.endswith((":", "(", '"', "“", "—", "–")) and not initial:
             initial = True  # a word opening a clause, label or quote is capitalised anyway
         if word and word[0].isupper() and word != "I" and word.lower() not in _MONTHS:
@@ -312,13 +345,15 @@ class GroundingChecker:
     def check(self, reply: str, sources: list[Source]) -> list[SentenceCheck]:
         """One ``SentenceCheck`` per sentence of ``reply``, in order. The cheap checks (citation,
         numbers, months, names) run first; only the sentences that pass them are embedded."""
-        pieces = split_sentences(reply)
+        pieces = _list_citations(split_sentences(reply))
         by_number = {s.number: s for s in sources}
         out: list[SentenceCheck | None] = []
         pending = []
+        known: dict = {}  # per list of cited sources, what they hold: read once, not per sentence
+        computed: dict[str, list[str]] = {}  # sentence body -> the formulas of its computed numbers
         for p in pieces:
             body = strip_markers(p.text)
-            failed = self._cheap(p, body, by_number)
+            failed = self._cheap(p, body, by_number, known, computed)
             out.append(failed)
             if failed is None:
                 pending.append((len(out) - 1, p, body))
@@ -330,7 +365,14 @@ class GroundingChecker:
             stacks: dict = {}
             for i, p, body in pending:
                 out[i] = self._meaning(p, body, by_number, vectors[body], tokens[body], stacks)
+                if out[i].result.supported and computed.get(body):
+                    out[i].result.reason += f"; computed: {'; '.join(computed[body])}"
         return out
+
+    def prefetcher(self) -> Prefetcher:
+        """A ``Prefetcher`` for one streaming reply: fed its tokens, it embeds each sentence once
+        it is complete, looking only at the text since the last complete sentence."""
+        return Prefetcher(self)
 
     def prefetch(self, partial: str) -> None:
         """Embed the sentences of a reply still streaming that are complete (all but the last,
@@ -352,8 +394,12 @@ class GroundingChecker:
             piece, CheckedSentence(piece.text, False, reason, cited, support, quote), body
         )
 
-    def _cheap(self, piece: Piece, body: str, by_number) -> SentenceCheck | None:
-        """The first failing check among citation, numbers, months and names; None if all pass."""
+    def _cheap(
+        self, piece: Piece, body: str, by_number, memo=None, computed=None
+    ) -> SentenceCheck | None:
+        """The first failing check among citation, numbers, months and names; None if all pass.
+        A number the sources do not print passes when it is computed from two of their figures;
+        its formula goes into ``computed[body]``."""
         cited = citations_of(piece.text)
         if not body or not re.search(r"[A-Za-z0-9]", body):
             return self._fail(piece, body, "no text")
@@ -364,23 +410,33 @@ class GroundingChecker:
             return self._fail(
                 piece, body, f"cites [{cited[0]}], which is not one of the {len(by_number)} sources"
             )
-        srcs = [by_number[n] for n in valid]
-        marks = "".join(f"[{n}]" for n in valid)
-        text = " ".join(s.text for s in srcs)
-        missing = sorted(numbers_in(body) - numbers_in(text))
+        memo = {} if memo is None else memo
+        key = tuple(valid)
+        if key not in memo:
+            memo[key] = _Held([by_number[n] for n in valid])
+        held = memo[key]
+        marks = held.marks
+        missing = sorted(numbers_in(body) - held.numbers)
         if missing:
-            return self._fail(piece, body, f"the number {_show(missing[0])} is not in {marks}")
-        missing_months = sorted(months_in(body) - months_in(text))
+            formulas, unexplained = computed_from(body, missing, held.text)
+            if unexplained is not None:
+                reason = (
+                    f"the number {_show(unexplained)} is not in {marks} and does not follow from "
+                    "its figures (sum, difference, ratio, percentage or change)"
+                )
+                return self._fail(piece, body, reason + _only_quoted(held, _show(unexplained)))
+            if computed is not None:
+                computed[body] = formulas
+        missing_months = sorted(months_in(body) - held.months)
         if missing_months:
             name = _MONTH_NAMES[missing_months[0]]
             return self._fail(piece, body, f"the month {name} is not in {marks}")
-        headings = " ".join(s.heading for s in srcs)
-        known = squash(f"{text} {headings}")
-        known_words = set(re.findall(r"[0-9a-z]+", f"{text} {headings}".lower()))
+        known, known_words = held.squashed, held.words
         for name in names_in(piece.text):
             key = squash(name)
             if key and key not in known_words and (len(key) < 4 or key not in known):
-                return self._fail(piece, body, f"the name {name!r} is not in {marks}")
+                reason = f"the name {name!r} is not in {marks}"
+                return self._fail(piece, body, reason + _only_quoted(held, name))
         return None
 
     def _meaning(
@@ -402,10 +458,18 @@ class GroundingChecker:
             which = "the sentence" if negated(body) else "its source"
             reason = f"negation flip: {which} is negated ({marks}: {quote!r})"
             return self._fail(piece, body, reason, prob, quote)
+        if best is not None:
+            wrong = _misrelated(body, best.text, srcs, marks)
+            if wrong:
+                return self._fail(piece, body, wrong, prob, quote)
         if prob < self.model.threshold:
             reason = (
                 f"not supported in meaning by {marks}: P={prob:.2f} < {self.model.threshold:.2f}"
             )
+            if any(s.instructions for s in srcs):
+                reason += (
+                    f" ({marks} holds instructions to an AI assistant: quoted data, never support)"
+                )
             return self._fail(piece, body, reason, prob, quote)
         reason = f"supported by {marks} (P={prob:.2f})"
         if unknown:
@@ -431,11 +495,102 @@ class GroundingChecker:
         return prob, units[b][2], per_source
 
 
+def _misrelated(body: str, best: str, srcs: list[Source], marks: str) -> str | None:
+    """The reason when the sentence's facts are not where its sources put them
+    (``rag.generate.relations``): an antonym, a role swap, a name or number moved between units."""
+    from rag.generate.relations import antonym, misplaced, role_swap
+
+    flip = antonym(body, best)
+    if flip:
+        return f"antonym: the sentence says {flip[0]!r} where {marks} says {flip[1]!r}"
+    swap = role_swap(body, best)
+    if swap:
+        return f"role swap: {marks} says it of {swap[1]!r} and {swap[0]!r} the other way round"
+    moved = misplaced(body, [u.text for s in srcs for u in s.units if not u.instruction], best)
+    if moved:
+        return (
+            f"{moved[0]!r} is not where {marks} puts it: no sentence of {marks} that names it "
+            f"says {moved[1]!r}"
+        )
+    return None
+
+
+def computed_from(body: str, missing: list[float], text: str) -> tuple[list[str], float | None]:
+    """The formulas by which each of ``missing`` (values of ``body`` that ``text`` does not
+    print) follows from two figures of ``text``; and the first that follows from none (None when
+    all do)."""
+    written = figures(body)
+    inputs = figures(text)
+    formulas = []
+    for value in missing:
+        target = next(
+            (f for f in written if _key(f.scaled) == value or _key(f.bare) == value), None
+        )
+        formula = derive(target, inputs) if target is not None else None
+        if formula is None:
+            return formulas, value
+        formulas.append(formula)
+    return formulas, None
+
+
+def _only_quoted(held: _Held, word: str) -> str:
+    """A reason's tail when what is missing is only in text addressed to an AI assistant."""
+    key = squash(word)
+    if key and key in held.quoted:
+        return " (only in text addressed to an AI assistant, which is never support)"
+    return ""
+
+
+class _Held:
+    """What a list of cited sources holds, for the cheap checks: computed once per list."""
+
+    def __init__(self, srcs: list[Source]):
+        self.marks = "".join(f"[{s.number}]" for s in srcs)
+        text = " ".join(s.data_text for s in srcs)  # instructions to an assistant are not facts
+        self.text = text
+        self.quoted = squash(" ".join(u.text for s in srcs for u in s.instructions))
+        headings = " ".join(s.heading for s in srcs)
+        self.numbers = numbers_in(text)
+        self.months = months_in(text)
+        self.squashed = squash(f"{text} {headings}")
+        self.words = set(re.findall(r"[0-9a-z]+", f"{text} {headings}".lower()))
+        # and its name-shaped words squashed as a sentence's names are ("R&D" -> "rd")
+        self.words |= {squash(w) for w in _WORD_RE.findall(f"{text} {headings}")}
+
+
+_SENTENCE_END_RE = re.compile(r"[.!?][\"”’')]*\s+(?=[\[\"“(A-Z0-9])")
+
+
+class Prefetcher:
+    """Embeds the finished sentences of a streaming reply as they finish, in time linear in the
+    reply: the text is cut after every finished sentence (a line end, or a sentence end that
+    ``split_sentences`` also splits at), and only the text after the last cut is looked at again.
+    A cut that ``check`` splits differently (a "[2]" opening the next line) only costs a cache
+    miss: ``check`` embeds what it does not find."""
+
+    def __init__(self, checker: GroundingChecker):
+        self.checker = checker
+        self._tail: list[str] = []  # tokens since the last cut
+
+    def feed(self, token: str) -> None:
+        self._tail.append(token)
+        if not re.search(r"[.!?\]\n]", token):
+            return
+        tail = "".join(self._tail)
+        cut = tail.rfind("\n") + 1
+        for m in _SENTENCE_END_RE.finditer(tail, cut):
+            if not _ABBREV_RE.search(tail[cut : m.start() + 1].rstrip("\"”’')")):
+                cut = m.end()
+        if cut:
+            self.checker.prefetch(tail[:cut])
+            self._tail = [tail[cut:]] if cut < len(tail) else []
+
+
 def features(vec, tokens, srcs: list[Source], stacked=None):
     """The units of ``srcs`` as (source number, unit index, unit), and the sentence's cosine and
     token alignment with each, and its alignment with all their tokens together. One matrix product
     per sentence; ``stacked`` is ``stack_sources(srcs)``, computed here when not given."""
-    units = [(s.number, i, u) for s in srcs for i, u in enumerate(s.units)]
+    units = [(s.number, i, u) for s in srcs for i, u in enumerate(s.units) if not u.instruction]
     if vec is None or not units:
         return [], np.zeros(0), np.zeros(0), 0.0
     matrix, toks, offsets = stacked or stack_sources(srcs)
@@ -454,7 +609,9 @@ def features(vec, tokens, srcs: list[Source], stacked=None):
 def stack_sources(srcs: list[Source]):
     """The units' vectors as one matrix, their tokens as one matrix, and each unit's first token
     row (plus the end): what ``features`` multiplies a sentence with."""
-    units = [u for s in srcs for u in s.units]
+    units = [u for s in srcs for u in s.units if not u.instruction]  # never support
+    if not units:
+        return np.zeros((0, 1), dtype=np.float32), None, np.zeros(1, dtype=np.int64)
     matrix = np.stack([u.vector for u in units]).astype(np.float32)
     if all(u.tokens is not None for u in units):
         sizes = [len(u.tokens) for u in units]

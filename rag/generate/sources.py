@@ -23,7 +23,13 @@ def sources_for(answer: Answer, index) -> list[Source]:
             tokens = index.unit_tokens(row) if index.has_tokens else None
             units.append(
                 SourceUnit(
-                    u.text, u.char_start, u.char_end, u.line, index.unit_vectors[row], tokens
+                    u.text,
+                    u.char_start,
+                    u.char_end,
+                    u.line,
+                    index.unit_vectors[row],
+                    tokens,
+                    instruction=getattr(u, "instruction", False),
                 )
             )
         out.append(

@@ -41,7 +41,7 @@ _IMAGE_MAGIC = {
 def sniff(data: bytes, name: str = "") -> str:
     """The reader for ``data``: one of ``KINDS``. Raises ``ReadError`` for an unsupported type."""
     head = data[:2048]
-    if b"%PDF-" in head[:1024]:
+    if _is_pdf(data, name):
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
         if b"word/" in data[:65536] or _zip_has(data, "word/document.xml"):
@@ -73,6 +73,17 @@ def sniff(data: bytes, name: str = "") -> str:
     if name.lower().endswith((".html", ".htm", ".xhtml")) and probe.startswith(b"<"):
         return "html"
     return "text" if name.lower().endswith(".txt") else "markdown"
+
+
+def _is_pdf(data: bytes, name: str = "") -> bool:
+    """A PDF starts with ``%PDF-``; readers accept the marker later in the first 1024 bytes (after
+    a mail or print header), but then only at a line start and with the ``%%EOF`` trailer at the
+    end, so a note that mentions "%PDF-1.7" stays a note."""
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n\x00").startswith(b"%PDF-"):
+        # and holds objects, or is named so (a note may start by naming the version)
+        return b" obj" in data or name.lower().endswith(".pdf")
+    at = data.find(b"%PDF-", 0, 1024)
+    return at > 0 and data[at - 1 : at] in (b"\n", b"\r") and b"%%EOF" in data[-1024:]
 
 
 def _zip_has(data: bytes, member: str) -> bool:

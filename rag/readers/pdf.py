@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 
@@ -657,8 +658,49 @@ def _below(prev: Line, ln: Line) -> bool:
     return -1 <= ln.top - prev.bottom <= 0.6 * height
 
 
+MAX_UNPACKED = 200 * 2**20  # bytes all compressed streams of a PDF may expand to
+MAX_STREAM = 64 * 2**20  # ... and one stream, when it expands over MAX_RATIO times
+MAX_RATIO = 100
+_STREAM = re.compile(rb"stream\r?\n")
+
+
+def check_flate(data: bytes) -> None:
+    """Refuse a decompression bomb before PDFium unpacks it: every zlib stream is inflated in 1 MiB
+    steps, counting, never keeping more than a step, and the count stops at the limits. (PDFium
+    inflates such a stream, finds no characters in it, and the file would read as a scan.)"""
+    total = 0
+    for m in _STREAM.finditer(data):
+        start = m.end()
+        head = data[start : start + 2]
+        if len(head) < 2 or head[0] & 0x0F != 8 or (head[0] << 8 | head[1]) % 31:
+            continue  # not a zlib header (an image, an uncompressed or another filter's stream)
+        inflater = zlib.decompressobj()
+        chunk = data[start : start + 2**16]
+        pos, size = start + len(chunk), 0
+        try:
+            while chunk:
+                size += len(inflater.decompress(chunk, 2**20))
+                used = pos - start - len(inflater.unconsumed_tail)
+                if (size > MAX_STREAM and size > MAX_RATIO * used) or total + size > MAX_UNPACKED:
+                    raise ReadError(
+                        f"has a compressed stream that expands past {(total + size) / 2**20:,.0f} "
+                        f"MiB from {used / 2**10:,.0f} KiB: refused as a possible "
+                        "decompression bomb; if it is a real document, re-export it (print to PDF)"
+                    )
+                if inflater.eof:
+                    break
+                chunk = inflater.unconsumed_tail
+                if not chunk:
+                    chunk = data[pos : pos + 2**16]
+                    pos += len(chunk)
+        except zlib.error:
+            pass  # not a zlib stream after all: PDFium judges it
+        total += size
+
+
 def read_pdf(data: bytes, on_pages=None) -> Extracted:
     """The text of a PDF; ``on_pages(n)`` hears the page count as soon as the file is open."""
+    check_flate(data)
     pdf = _open(data)
     if on_pages is not None:
         on_pages(len(pdf))
