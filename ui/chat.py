@@ -290,6 +290,7 @@ def answer_messages(answer: Answer) -> list[dict]:
     messages = [{"role": "assistant", "content": answer_html(answer)}]
     if not answer.abstained:
         messages += [source_message(c) for c in answer.citations]
+        messages += [source_message(c) for c in getattr(answer, "conflicts", None) or []]
     return messages
 
 
