@@ -193,10 +193,52 @@ def negation_flip(sources):
     return flipped if flipped != sentence else "It is not true that " + sentence
 
 
+def _figure_sentence(sources) -> tuple[int, str, float, float]:
+    """The first sentence of the passages that holds two figures (years left out): its source
+    number, its text without the final stop, and the two values."""
+    from rag.arithmetic import figures
+    from rag.generate.grounding import split_sentences
+
+    for n in sorted(sources):
+        for piece in split_sentences(sources[n]):
+            found = figures(piece.text)
+            if len(found) >= 2:
+                return n, piece.text.rstrip(". "), abs(found[0].bare), abs(found[1].bare)
+    raise ValueError("the scripted computation needs a passage sentence with two figures")
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def right_computation(sources):
+    """A passage's sentence with two figures, quoted, and their sum: it follows from them."""
+    n, text, x, y = _figure_sentence(sources)
+    return f"{text}, which adds up to {_number(x + y)} [{n}]."
+
+
+def wrong_computation(sources):
+    """The same sentence with a sum that follows from no two figures of the passage."""
+    from rag.arithmetic import derive, figures
+
+    n, text, x, y = _figure_sentence(sources)
+    inputs = figures(sources[n])
+    wrong = round((x + y) * 1.37 + 3.3, 2)
+    while derive(figures(_number(wrong))[0], inputs) is not None:
+        wrong = round(wrong * 1.11 + 1.7, 2)
+    return f"{text}, which adds up to {_number(wrong)} [{n}]."
+
+
 # kind -> (builder, the words the grounding check's reason must hold)
 BAD = {
     "invented number": (invented_number, "the number"),
     "wrong citation number": (wrong_number, "not one of the"),
     "citation does not support": (unsupported, "not supported in meaning"),
     "negation flip": (negation_flip, "negation flip"),
+}
+# a computation the LLM did: kept when the number follows from the cited figures (its reason
+# holds the formula), removed when it does not
+COMPUTED = {
+    "right computation": (right_computation, True, "computed:"),
+    "wrong computation": (wrong_computation, False, "does not follow from its figures"),
 }

@@ -90,6 +90,21 @@ class Answer:
     generator: str = "extractive"  # "llm" when the shown text is the checked LLM answer
     checked_sentences: list[CheckedSentence] = field(default_factory=list)  # before removal
     fallback_reason: str | None = None  # why an LLM answer was asked for but not shown
+    # the documents the citations quote, in order: document, title, entity, period, type
+    documents: list[dict] = field(default_factory=list)
+    # the filter it was answered under (Filters.to_dict() and a reason), None: every document
+    scope: dict | None = None
+
+    @property
+    def quoted_from(self) -> str:
+        """One line naming the documents the answer quotes: "From: Acme 10-K FY2023 (a.pdf)"."""
+        if not self.documents:
+            return ""
+        names = [
+            f"{d['title']} ({d['document']})" if d.get("title") else d["document"]
+            for d in self.documents
+        ]
+        return "From: " + "; ".join(names)
 
     def to_dict(self) -> dict:
         return {
@@ -111,6 +126,8 @@ class Answer:
             "generator": self.generator,
             "checked_sentences": [c.to_dict() for c in self.checked_sentences],
             "fallback_reason": self.fallback_reason,
+            "documents": [dict(d) for d in self.documents],
+            "scope": None if self.scope is None else dict(self.scope),
         }
 
     @property

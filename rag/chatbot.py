@@ -5,6 +5,8 @@
     bot = Chatbot.from_corpus("my_docs/", k=8)        # any folder, any setting
     answer = bot.ask("Who runs the company?")         # -> Answer (text, citations, abstained, ...)
     answer = bot.ask("Since when?", history=["Who runs the company?"])
+    answer = bot.ask("What was revenue?", filters=["acme_2023_10k.pdf"])  # one document only
+    answer = bot.ask("What was Acme's revenue in fiscal 2023?")  # answered from Acme's FY2023 file
     passages = bot.retrieve("smart city", k=3)        # -> list[Passage]
 
 Thread-safe after ``warm_up()``: several UI sessions can share one instance.
@@ -36,10 +38,12 @@ from rag.corpus_stats import CorpusStats
 from rag.documents import page_of
 from rag.embedding import Embedder
 from rag.encoders import make_embedder
+from rag.filters import Filters
 from rag.followup import resolve
 from rag.history import HistoryError, history_questions
 from rag.index import Index, IndexStore
 from rag.instructions import instruction_notice
+from rag.records import match_documents
 from rag.retrieval import Passage, Reranker, Retriever, check_mode
 from rag.settings import Settings, apply_offline_env
 from rag.unicode import describe_mixed, mixed_script_words, normalise
@@ -49,6 +53,19 @@ def _stderr(message: str) -> None:
     import sys
 
     print(message, file=sys.stderr, flush=True)
+
+
+def corpus_abbreviations(index: Index) -> dict[str, str]:
+    """The abbreviations a question is read with: the standard ones of reporting
+    (``rag.abbreviations.STANDARD``), and those the indexed documents define (the first
+    definition of a short form wins; a standard one is never redefined)."""
+    from rag.abbreviations import STANDARD
+
+    out: dict[str, str] = {}
+    for record in index.manifest.get("documents", {}).values():
+        for short, long in (record.get("abbreviations") or {}).items():
+            out.setdefault(short, long)
+    return {**out, **STANDARD}
 
 
 def file_state(path: Path, info: dict) -> str:
@@ -76,6 +93,7 @@ class Serving(NamedTuple):
     reranker: Reranker
     stats: CorpusStats
     composer: Composer
+    abbreviations: dict  # the standard ones of reporting and those the documents define
 
 
 class QuestionError(ValueError):
@@ -156,11 +174,17 @@ class Chatbot:
         if self._embedder is None:
             s = self.settings
             self._embedder = make_embedder(
-                s.model, s.encoder, s.models_dir(), cache_size=s.cache_size
+                s.model,
+                s.encoder,
+                s.models_dir(),
+                cache_size=s.cache_size,
+                precision=s.encoder_precision,
             )
         return self._embedder
 
-    def store(self) -> IndexStore:
+    def store(self, on_progress=None) -> IndexStore:
+        """The index store of these settings; ``on_progress(done, total)`` hears a build's
+        progress in texts embedded, batch by batch."""
         s = self.settings
         kwargs = {} if self._notify is None else {"notify": self._notify}
         return IndexStore(
@@ -171,7 +195,9 @@ class Chatbot:
             s.batch_size,
             index_type=s.index_type,
             approx_above=s.approx_above,
-            answer_model=self.answer_model.version if self.answer_model else None,
+            # the answer model is not index content: switching it (or any query-time setting)
+            # serves the same build, never rebuilds it
+            on_progress=on_progress,
             **kwargs,
         )
 
@@ -238,7 +264,9 @@ class Chatbot:
         self.embedder.cache.pin(index.vocab, index.vocab_vectors)
         composer = Composer(index, stats, a, s.abstain_threshold, self.answer_model, self.embedder)
         # one assignment: a question in flight keeps the build it started with
-        self._serving = Serving(index, retriever, reranker, stats, composer)
+        self._serving = Serving(
+            index, retriever, reranker, stats, composer, corpus_abbreviations(index)
+        )
         self._index, self._retriever, self._composer = index, retriever, composer
         self._stats = stats
 
@@ -283,9 +311,10 @@ class Chatbot:
             link = None
         return (tuple(entries), link)
 
-    def refresh(self, wait: bool = False, force: bool = False) -> bool:
+    def refresh(self, wait: bool = False, force: bool = False, on_progress=None) -> bool:
         """Bring the served index up to date with the corpus folder. Returns whether it changed
-        (``wait``) or a refresh was started in the background (not ``wait``)."""
+        (``wait``) or a refresh was started in the background (not ``wait``). With ``wait``,
+        ``on_progress(done, total)`` hears the build's progress (texts embedded)."""
         if self._index is None:
             self.warm_up()
             return True
@@ -293,7 +322,7 @@ class Chatbot:
         if signature == self._signature and not force:
             return False
         if wait:
-            return self._rebuild(signature)
+            return self._rebuild(signature, on_progress)
         if self._refreshing is None or not self._refreshing.is_alive():
             self._refreshing = threading.Thread(
                 target=self._rebuild, args=(signature,), name="rag-refresh", daemon=True
@@ -301,12 +330,12 @@ class Chatbot:
             self._refreshing.start()
         return True
 
-    def _rebuild(self, signature) -> bool:
+    def _rebuild(self, signature, on_progress=None) -> bool:
         with self._build_lock:
             if signature == self._signature:
                 return False
             try:
-                index = self.store().load_or_build()
+                index = self.store(on_progress).load_or_build()
             except Exception as exc:  # noqa: BLE001 - keep serving the index we have
                 (self._notify or _stderr)(f"could not refresh the index: {exc}")
                 return False
@@ -337,10 +366,11 @@ class Chatbot:
         return dict(self.index.manifest.get("documents", {}))
 
     def _annotate(self, answer: Answer, index: Index) -> None:
-        """Page numbers for citations and passages of paged documents, a notice for every cited
-        file that changed or went away since it was indexed, one when a cited passage holds
-        text that reads as instructions to an AI assistant, and one for a word that mixes
-        scripts (a Cyrillic letter in a Latin name)."""
+        """The documents the answer quotes (``Answer.documents``, with their records), page
+        numbers for citations and passages of paged documents, a notice for every cited file that
+        changed or went away since it was indexed, one when a cited passage holds text that reads
+        as instructions to an AI assistant, and one for a word that mixes scripts (a Cyrillic
+        letter in a Latin name)."""
         docs = index.manifest.get("documents", {})
         for p in answer.passages:
             pages = (docs.get(p.chunk.doc_id) or {}).get("pages") or []
@@ -348,6 +378,15 @@ class Chatbot:
                 p.page = page_of(pages, p.chunk.char_start)
                 p.page_end = page_of(pages, max(p.chunk.char_start, p.chunk.char_end - 1))
         seen: set[str] = set()
+        answer.documents = [
+            {
+                "document": d,
+                **{
+                    f: (docs.get(d) or {}).get(f, "") for f in ("title", "entity", "period", "type")
+                },
+            }
+            for d in dict.fromkeys(c.document for c in answer.citations)
+        ]
         quoted = []  # cited text that reads as instructions to an AI assistant
         for c in answer.citations:
             ci = index.by_id.get(c.chunk_id)
@@ -411,7 +450,12 @@ class Chatbot:
     # ---- questions -------------------------------------------------------------------------------
 
     def _search(
-        self, query: str, k: int, mode: str, serving: Serving | None = None
+        self,
+        query: str,
+        k: int,
+        mode: str,
+        serving: Serving | None = None,
+        filters: Filters | None = None,
     ) -> tuple[list[Passage], np.ndarray, np.ndarray | None, dict]:
         """Passages for a standalone query, the focused query vector units are compared with, and
         timings. Hybrid mode fuses dense and BM25 candidates by RRF, then reranks them by their
@@ -428,11 +472,11 @@ class Chatbot:
         t1 = time.perf_counter()
         if mode == "hybrid":
             pool = serving.retriever.retrieve(
-                query, qvec, max(k, self.settings.answer.rerank_pool), mode
+                query, qvec, max(k, self.settings.answer.rerank_pool), mode, filters
             )
             passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
         else:
-            passages = serving.retriever.retrieve(query, qvec, k, mode)
+            passages = serving.retriever.retrieve(query, qvec, k, mode, filters)
         t2 = time.perf_counter()
         timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
         return passages, fvec, q_tokens, timings
@@ -450,22 +494,72 @@ class Chatbot:
 
     def analyse(self, question: str, history: list | None = None) -> QuestionAnalysis:
         """Question analysis: the standalone query (follow-ups resolved against the history) and
-        what the question asks for."""
+        what the question asks for (with the served index's abbreviations once it is loaded)."""
         return self._analyse(question, self._clean_history(history))
 
-    @staticmethod
-    def _analyse(question: str, earlier: list[str]) -> QuestionAnalysis:
+    def _analyse(
+        self, question: str, earlier: list[str], serving: Serving | None = None
+    ) -> QuestionAnalysis:
         resolved = resolve(question, earlier)
-        return analyse(question, resolved.query, resolved.understood_as)
+        serving = serving or self._serving
+        known = serving.abbreviations if serving is not None else None
+        return analyse(question, resolved.query, resolved.understood_as, known)
 
     def retrieve(
-        self, question: str, k: int | None = None, mode: str | None = None
+        self,
+        question: str,
+        k: int | None = None,
+        mode: str | None = None,
+        filters: Filters | list[str] | str | None = None,
     ) -> list[Passage]:
         s = self.settings
         question, _ = clean_question(question, s.max_question_chars, s.max_input_chars)
         self.warm_up()
         mode = check_mode(mode or self.settings.mode)
-        return self._search(question, k or self.settings.k, mode)[0]
+        chosen = self.check_filters(filters, self._serving.index)
+        return self._search(question, k or self.settings.k, mode, filters=chosen)[0]
+
+    # ---- which documents a question is answered from --------------------------------------------
+
+    @staticmethod
+    def check_filters(filters, index: Index) -> Filters | None:
+        """``filters`` as a ``Filters`` value (a document name or a list of them is a filter by
+        document), checked against the index: a document it does not hold is an error that names
+        the ones it does."""
+        if filters is None:
+            return None
+        if isinstance(filters, (str, list, tuple, set, frozenset)):
+            filters = Filters.make(documents=filters)
+        if not isinstance(filters, Filters):
+            raise ValueError(
+                f"filters must be a Filters value or document names, not {type(filters).__name__}"
+            )
+        if filters.empty:
+            return None
+        known = {d.casefold(): d for d in index.manifest.get("documents", {})}
+        unknown = sorted(d for d in filters.documents if d not in known)
+        if unknown:
+            names = ", ".join(sorted(known.values())[:20]) or "none"
+            raise ValueError(
+                f"no document called {', '.join(repr(u) for u in unknown)} is indexed: use one "
+                f"of {names} (rag docs lists them)"
+            )
+        return filters
+
+    def scope(
+        self, query: str, filters: Filters | None, index: Index
+    ) -> tuple[Filters | None, str]:
+        """The filter a question is answered under, and why: the caller's, else the documents
+        the question names by entity and period (``rag.records.match_documents``), else none."""
+        if filters is not None:
+            return filters, "the documents asked for"
+        records = index.manifest.get("documents", {})
+        if len(records) < 2:
+            return None, ""
+        docs, why = match_documents(query, records)
+        if not docs:
+            return None, ""
+        return Filters.make(documents=docs), why
 
     def ask(
         self,
@@ -476,9 +570,13 @@ class Chatbot:
         *,
         generator: str | None = None,
         on_token=None,
+        filters: Filters | list[str] | str | None = None,
     ) -> Answer:
         """Answer ``question``. ``generator`` picks "extractive" or "llm" (default: "llm" when an
-        endpoint is configured); ``on_token(text)`` receives the LLM's reply as it streams."""
+        endpoint is configured); ``on_token(text)`` receives the LLM's reply as it streams.
+        ``filters`` (a ``Filters`` value, or document names) limits the documents it is answered
+        from; without it, a question that names a document's entity or period is answered from
+        that document."""
         t0 = time.perf_counter()
         s = self.settings
         question, notices = clean_question(question, s.max_question_chars, s.max_input_chars)
@@ -492,14 +590,18 @@ class Chatbot:
         self._maybe_refresh()
         serving = self._serving
         index = serving.index
+        chosen = self.check_filters(filters, index)
         slots = self._answer_slots
         if slots is not None:
             slots.acquire()
         try:
             t_load = time.perf_counter()
-            analysis = self._analyse(question, earlier)
+            analysis = self._analyse(question, earlier, serving)
+            chosen, why = self.scope(analysis.query, chosen, index)
             t_rewrite = time.perf_counter()
-            passages, fvec, q_tokens, timings = self._search(analysis.query, k, mode, serving)
+            passages, fvec, q_tokens, timings = self._search(
+                analysis.query, k, mode, serving, chosen
+            )
             t_compose = time.perf_counter()
             answer = serving.composer.compose(
                 analysis, fvec, passages, mode=mode, k=k, q_tokens=q_tokens
@@ -524,5 +626,7 @@ class Chatbot:
             answer = gen.run(answer, sources, on_token=on_token)
             t_end = time.perf_counter()
         self._annotate(answer, index)  # pages, and files changed since they were indexed
+        if chosen is not None:
+            answer.scope = {**chosen.to_dict(), "reason": why}
         answer.timings_ms["total"] = (t_end - t0) * 1000
         return answer

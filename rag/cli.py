@@ -141,6 +141,8 @@ def format_answer(answer) -> str:
         lines.append(f"(understood as: {answer.rewritten_query})")
     if getattr(answer, "generator", "extractive") == "llm":
         lines.append("(written by the LLM; every sentence checked against the sources it cites)")
+    if getattr(answer, "quoted_from", ""):
+        lines.append(answer.quoted_from)
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
@@ -258,7 +260,8 @@ def docs(
     corpus: CorpusOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
-    """List the documents: type, pages, sections, chunks and when each was indexed."""
+    """List the documents: type, entity, period, pages, sections, chunks and when each was
+    indexed (``--json`` adds title, aliases and the reader)."""
     from rag.library import document_rows
 
     bot = _quiet_bot(corpus)
@@ -267,14 +270,19 @@ def docs(
         typer.echo(json.dumps(rows, indent=2))
         return
     typer.echo(
-        f"{'name':40} {'type':8} {'pages':>5} {'sections':>8} {'chunks':>6}  indexed / status"
+        f"{'name':36} {'type':16} {'entity':24} {'period':10} {'pages':>5} {'sections':>8} "
+        f"{'chunks':>6}  indexed / status"
     )
     for r in rows:
         status = r["indexed"] if r["status"] == "indexed" else r["status"]
         typer.echo(
-            f"{r['name'][:40]:40} {r['type']:8} {r['pages'] or '-':>5} {r['sections']:>8} "
+            f"{r['name'][:36]:36} {r['type'][:16]:16} {(r.get('entity') or '-')[:24]:24} "
+            f"{r.get('period') or '-':10} {r['pages'] or '-':>5} {r['sections']:>8} "
             f"{r['chunks']:>6}  {status}"
         )
+        aliases = [a for a in r.get("aliases") or [] if a != r.get("entity")]
+        if aliases:
+            typer.echo(f"{'':36} also: {', '.join(aliases)}")
 
 
 @app.command()
@@ -293,6 +301,12 @@ def ask(
     llm_model: LlmModelOpt = None,
     store: StoreOpt = None,
     milvus_uri: MilvusUriOpt = None,
+    doc: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--doc", help="Answer only from this document (its name in `rag docs`; repeat)."
+        ),
+    ] = None,
 ) -> None:
     """Answer one question from the documents, with numbered sources."""
     bot = make_bot(
@@ -311,7 +325,7 @@ def ask(
             sys.stderr.write(text)
             sys.stderr.flush()
 
-    answer = bot.ask(question, history=history or None, on_token=on_token)
+    answer = bot.ask(question, history=history or None, on_token=on_token, filters=doc or None)
     if on_token is not None:
         sys.stderr.write("\n--- checked against the sources:\n")
     if as_json:

@@ -168,14 +168,20 @@ def remove_document(corpus_dir: Path, name: str) -> str:
 
 
 def document_rows(manifest: dict, scan=None) -> list[dict]:
-    """One row per document the index holds (and per file it could not read): name, type,
-    pages, sections, chunks, when indexed, and a status."""
+    """One row per document the index holds (and per file it could not read): name, type (the
+    record's, else the reader's), reader, title, entity, aliases, period, pages, sections,
+    chunks, when indexed, and a status."""
     rows = []
     for name, info in sorted(manifest.get("documents", {}).items()):
         rows.append(
             {
                 "name": name,
-                "type": info.get("kind", ""),
+                "type": info.get("type") or info.get("kind", ""),
+                "reader": info.get("kind", ""),
+                "title": info.get("title", ""),
+                "entity": info.get("entity", ""),
+                "aliases": list(info.get("aliases") or []),
+                "period": info.get("period", ""),
                 "pages": info.get("n_pages") or None,
                 "sections": info.get("n_sections", 0),
                 "chunks": info.get("n_chunks", 0),

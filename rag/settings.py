@@ -34,6 +34,7 @@ DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
 
 Mode = Literal["dense", "bm25", "hybrid"]
 Encoder = Literal["auto", "onnx", "torch"]
+Precision = Literal["fp32", "int8"]
 IndexType = Literal["auto", "flat", "ivf", "hnsw"]
 StoreKind = Literal["embedded", "milvus"]
 
@@ -77,6 +78,8 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     batch_size: int = 32
     encoder: Encoder = "auto"  # onnx (no torch; the default when installed) or torch
+    # the ONNX encoder's weights: int8 (quantised, about twice as fast) or fp32; the index records it
+    encoder_precision: Precision = "fp32"
     cache_size: int = 1024  # recent query texts whose vectors are kept
 
     # dense index

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from bench.llm_server import BAD, ScriptedLLM, faithful, unsupported, with_bad
+from bench.llm_server import BAD, COMPUTED, ScriptedLLM, faithful, unsupported, with_bad
 from rag.chatbot import Chatbot
 from rag.generate.grounding import strip_markers
 from rag.settings import Settings, SettingsError
@@ -224,3 +224,51 @@ def test_unreachable_endpoint_falls_back(llm_bot, extractive):
         port = s.getsockname()[1]
     answer = llm_bot(f"http://127.0.0.1:{port}/v1").ask(QUESTION)
     assert answer.text == extractive.text and "unreachable" in answer.fallback_reason
+
+
+# ---- computations the LLM did (rag.arithmetic): a right sum kept, a wrong one removed -----------
+
+REPORT = """# Kestrel Optics annual report
+
+## Results
+Kestrel Optics sold 1,250 telescopes and 830 binoculars in fiscal 2023.
+Its headcount was 410 at the end of the year.
+"""
+
+
+@pytest.fixture(scope="module")
+def report_bot(real_bot, tmp_path_factory):
+    """A bot with an endpoint on a one-report corpus of our own, with the real model."""
+    corpus = tmp_path_factory.mktemp("report")
+    (corpus / "kestrel.md").write_text(REPORT, encoding="utf-8")
+    data = tmp_path_factory.mktemp("report-data")
+
+    def make(url: str) -> Chatbot:
+        return Chatbot(
+            Settings.make(
+                corpus_dir=corpus, data_dir=data, llm_url=url, llm_model="scripted", llm_timeout=5
+            ),
+            embedder=real_bot.embedder,
+        )
+
+    return make
+
+
+def with_computation(build):
+    """The passage's first sentence, then the computed one (both cite [1])."""
+    return lambda sources: f"{faithful(sources)} {build(sources)}"
+
+
+@pytest.mark.parametrize("kind", list(COMPUTED))
+def test_a_computed_number_is_checked_against_the_cited_figures(report_bot, kind):
+    build, kept, reason = COMPUTED[kind]
+    with ScriptedLLM([{"content": with_computation(build)}]) as llm:
+        answer = report_bot(llm.url).ask("How many telescopes and binoculars did Kestrel sell?")
+    checked = answer.checked_sentences
+    assert answer.generator == "llm", answer.fallback_reason
+    assert [c.supported for c in checked] == [True, kept], [c.reason for c in checked]
+    assert reason in checked[1].reason
+    if kept:
+        assert "2,080 = 1,250 + 830" in checked[1].reason and "2,080" in answer.text
+    else:
+        assert "adds up to" not in answer.text

@@ -94,6 +94,7 @@ def test_browser_streams_then_shows_checked_answer(real_bot, real_data_dir):
                 page.set_default_timeout(60_000)
                 page.goto(url)
                 page.wait_for_selector("#question textarea")
+                page.locator("#generator").first.wait_for()  # the settings column renders late
                 assert page.locator("#generator").count() == 1
                 box = page.locator("#question textarea")
                 box.fill(QUESTION)

@@ -204,3 +204,42 @@ def test_stacked_features_equal_the_per_unit_definition():
         assert np.allclose(align, [_align(tok, u.tokens) for _, _, u in units], atol=1e-5)
         assert np.allclose(cos, [u.vector @ vec for _, _, u in units], atol=1e-5)
         assert abs(align_all - _align(tok, every)) < 1e-5
+
+
+# ---- computed numbers (rag.arithmetic) ------------------------------------------------------------
+
+FIN = [
+    source(3, "Net sales were $120 million in fiscal 2022, up from $100 million in fiscal 2021.")
+]
+
+
+@pytest.mark.parametrize(
+    "sentence, formula",
+    [
+        ("Net sales were $120 million in fiscal 2022, up 20% from fiscal 2021 [3].", "(120 − 100)"),
+        ("Net sales were $220 million in fiscal 2021 and fiscal 2022 together [3].", "120 + 100"),
+        ("Net sales were $20 million higher in fiscal 2022 than in fiscal 2021 [3].", "120 − 100"),
+        ("Net sales were $0.22 billion in fiscal 2021 and fiscal 2022 together [3].", "120 + 100"),
+    ],
+)
+def test_a_number_computed_from_the_cited_figures_is_kept_with_its_formula(
+    checker, sentence, formula
+):
+    [c] = checker.check(sentence, FIN)
+    assert c.result.supported, c.result.reason
+    assert "computed:" in c.result.reason and formula in c.result.reason
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Net sales were $120 million in fiscal 2022, up 25% from fiscal 2021 [3].",
+        "Net sales were $230 million in fiscal 2021 and fiscal 2022 together [3].",
+        # three figures would be needed: not derived, so removed (the safe side)
+        "Net sales were $340 million over fiscal 2020 to fiscal 2022 [3].",
+    ],
+)
+def test_a_number_that_does_not_follow_is_removed(checker, sentence):
+    [c] = checker.check(sentence, FIN)
+    assert not c.result.supported
+    assert "does not follow from its figures" in c.result.reason, c.result.reason

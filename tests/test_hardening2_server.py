@@ -55,7 +55,7 @@ def test_a_rebound_host_name_is_refused_on_every_route(open_app):
     assert up.status_code == 421
     ask = httpx.post(
         url + "gradio_api/call/ask",
-        json={"data": ["Who is the founder of Acme?", None, None, None]},
+        json={"data": ["Who is the founder of Acme?", None, None, None, None]},
         headers=evil,
         timeout=10,
     )
@@ -68,7 +68,7 @@ def test_a_foreign_origin_gets_no_cors_echo(open_app):
     for origin in (f"http://evil.example:{port}", "null"):
         r = httpx.post(
             url + "gradio_api/call/ask",
-            json={"data": ["Who is the founder of Acme?", None, None, None]},
+            json={"data": ["Who is the founder of Acme?", None, None, None, None]},
             headers={"origin": origin},
             timeout=10,
         )
@@ -88,7 +88,7 @@ def test_the_hosts_it_was_started_for_are_served(open_app, host):
     port = port_of(url)
     r = httpx.post(
         url + "gradio_api/call/ask",
-        json={"data": ["Who is the founder of Acme?", None, None, None]},
+        json={"data": ["Who is the founder of Acme?", None, None, None, None]},
         headers={"host": f"{host}:{port}", "origin": f"http://{host}:{port}"},
         timeout=10,
     )
@@ -252,7 +252,12 @@ def test_fifty_likes_on_one_answer_are_one_vote_and_a_later_vote_replaces_it(pla
     demo, url = serve(make_bot(place), port=free_port(), feedback=log, **page_for(place["corpus"]))
     try:
         submit, like = fn_index_of(demo, "on_submit"), fn_index_of(demo, "on_like")
-        out = queue_call(url, submit, ["Who is the founder of Acme?", [], None, "hybrid", 5], "s1")
+        out = queue_call(
+            url,
+            submit,
+            ["Who is the founder of Acme?", [], None, "hybrid", 5, "All documents"],
+            "s1",
+        )
         history = out["data"][1]
         assert "Jane Roe" in json.dumps(history)
         vote = {"index": 1, "value": history[1]["content"], "liked": True}
@@ -272,7 +277,12 @@ def test_fifty_likes_on_one_answer_are_one_vote_and_a_later_vote_replaces_it(pla
         _, n, _ = log.export(tmp_path / "out.jsonl")
         assert n == 1
         # another session's vote on its own answer is its own
-        out = queue_call(url, submit, ["Who is the founder of Acme?", [], None, "hybrid", 5], "s2")
+        out = queue_call(
+            url,
+            submit,
+            ["Who is the founder of Acme?", [], None, "hybrid", 5, "All documents"],
+            "s2",
+        )
         queue_call(url, like, [out["data"][1], None], "s2", vote)
         assert sorted(r.vote for r in log.read()[0]) == ["dislike", "like"]
     finally:

@@ -203,10 +203,10 @@ def sse(url: str, data: list) -> tuple[int, str]:
 def test_a_deeply_nested_history_is_refused_with_422_and_no_traceback(open_app, capfd):
     _, url = open_app
     capfd.readouterr()
-    status, text = sse(url, ["Who founded Acme?", nested(900), None, None])
+    status, text = sse(url, ["Who founded Acme?", nested(900), None, None, None])
     assert status == 422 and "nested more than" in json.loads(text)["error"]
     # nested deeper than a history may be, but within the request bound: the app refuses it
-    status, text = sse(url, ["Who founded Acme?", nested(5), None, None])
+    status, text = sse(url, ["Who founded Acme?", nested(5), None, None, None])
     assert status == 200 and "event: error" in text and "levels deep" in text
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err and "RecursionError" not in out + err
@@ -219,17 +219,17 @@ def test_too_few_values_get_a_clear_422(open_app, capfd):
         r = httpx.post(url + route, json={"data": ["Who founded Acme?"]}, timeout=10)
         assert r.status_code == 422, (route, r.status_code, r.text)
         error = r.json()["error"]
-        assert "takes 4 values" in error and "got 1" in error and "null" in error
+        assert "takes 5 values" in error and "got 1" in error and "null" in error
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err
     # the full call still works
-    status, text = sse(url, ["Who is the founder of Acme?", None, None, None])
+    status, text = sse(url, ["Who is the founder of Acme?", None, None, None, None])
     assert status == 200 and "Jane Roe" in text
 
 
 def test_oversized_requests_get_413_before_they_are_read(open_app):
     _, url = open_app
-    big = {"data": ["Who? " + "x" * (5 * 2**20), None, None, None]}
+    big = {"data": ["Who? " + "x" * (5 * 2**20), None, None, None, None]}
     t0 = time.perf_counter()
     r = httpx.post(url + "gradio_api/call/ask", json=big, timeout=30)
     assert r.status_code == 413 and "too large" in r.json()["error"]
@@ -242,9 +242,9 @@ def test_oversized_requests_get_413_before_they_are_read(open_app):
 
 def test_a_history_over_the_limits_is_refused_by_the_api(open_app):
     _, url = open_app
-    status, text = sse(url, ["When?", ["Who founded Acme?"] * 600, None, None])
+    status, text = sse(url, ["When?", ["Who founded Acme?"] * 600, None, None, None])
     assert status == 200 and "event: error" in text and "the limit is 500" in text
-    status, text = sse(url, ["When?", ["q" * 150_000, "r" * 150_000], None, None])
+    status, text = sse(url, ["When?", ["q" * 150_000, "r" * 150_000], None, None, None])
     assert "event: error" in text and "characters of questions" in text
 
 
@@ -257,8 +257,8 @@ codes = []
 def send(data):
     r = httpx.post(url + "gradio_api/call/ask", json={"data": data}, timeout=120)
     codes.append(r.status_code)
-threads = [threading.Thread(target=send, args=([q50, None, None, None],)) for _ in range(2)]
-threads += [threading.Thread(target=send, args=(["When?", h20, None, None],)) for _ in range(8)]
+threads = [threading.Thread(target=send, args=([q50, None, None, None, None],)) for _ in range(2)]
+threads += [threading.Thread(target=send, args=(["When?", h20, None, None, None],)) for _ in range(8)]
 for t in threads:
     t.start()
 for t in threads:
@@ -294,7 +294,9 @@ def test_memory_returns_to_baseline_after_abuse(place, tmp_path):
             assert lines[-1], "".join(lines)
         url = lines[-1].split()[1]
         for _ in range(3):  # warm: the first answers allocate caches
-            assert "Jane Roe" in sse(url, ["Who is the founder of Acme?", None, None, None])[1]
+            assert (
+                "Jane Roe" in sse(url, ["Who is the founder of Acme?", None, None, None, None])[1]
+            )
         baseline = rss_mib(proc.pid)
         # the abusers run in their own process, so the time another user waits is the server's
         abuse = subprocess.Popen(
@@ -302,7 +304,7 @@ def test_memory_returns_to_baseline_after_abuse(place, tmp_path):
         )
         time.sleep(0.5)
         t0 = time.perf_counter()
-        other = sse(url, ["Who is the founder of Acme?", None, None, None])
+        other = sse(url, ["Who is the founder of Acme?", None, None, None, None])
         other_seconds = time.perf_counter() - t0
         results = json.loads(abuse.communicate(timeout=300)[0])
         peak_after = rss_mib(proc.pid)

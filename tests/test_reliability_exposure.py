@@ -155,16 +155,22 @@ def test_a_path_as_question_or_history_is_only_text(client, place, path):
 def test_the_api_takes_no_corpus_or_path_parameter(client, app, place):
     info = client.view_api(return_format="dict", print_info=False)
     params = [p["parameter_name"] for p in info["named_endpoints"]["/ask"]["parameters"]]
-    assert params == ["question", "history", "mode", "k"]
+    assert params == ["question", "history", "mode", "k", "documents"]
     with pytest.raises((TypeError, ValueError)):
         client.predict(question="Who is the founder?", corpus="/etc", api_name="/ask")
     # an extra value sent by hand is ignored: same answer, same corpus
     _, url, bot = app
-    baseline = call(url, ["Who is the founder of Acme?", None, None, None])
+    baseline = call(url, ["Who is the founder of Acme?", None, None, None, None])
     extra = call(
-        url, ["Who is the founder of Acme?", None, None, None, "/etc", str(place["secret"])]
+        url, ["Who is the founder of Acme?", None, None, None, None, "/etc", str(place["secret"])]
     )
     assert "Jane Roe" in baseline and without_timings(extra) == without_timings(baseline)
+    # a path as the document filter is a name the index does not hold: refused, nothing opened
+    _opened.clear()
+    refused = call(url, ["Who is the founder of Acme?", None, None, None, [str(place["secret"])]])
+    assert "event: error" in refused and "no document called" in refused
+    no_leak(refused)
+    assert _opened == []
     assert bot.settings.corpus_dir == place["corpus"]
     assert {c.doc_id for c in bot.index.chunks} == {"acme.md"}
 
@@ -173,7 +179,11 @@ def test_a_file_object_in_a_request_is_refused_unread(app, place):
     _, url, _ = app
     file_data = {"path": str(place["secret"]), "meta": {"_type": "gradio.FileData"}}
     _opened.clear()
-    for data in ([file_data, None, None, None], ["Who?", [file_data], None, None]):
+    for data in (
+        [file_data, None, None, None, None],
+        ["Who?", [file_data], None, None, None],
+        ["Who?", None, None, None, [file_data]],
+    ):
         result = call(url, data)
         assert "event: error" in result
         no_leak(result)
@@ -187,7 +197,7 @@ def test_the_private_chat_handler_refuses_file_objects_in_the_history(app, place
     [submit] = [
         i
         for i, dep in enumerate(config["dependencies"])
-        if dep.get("api_visibility") == "private" and len(dep.get("inputs", [])) == 5
+        if dep.get("api_visibility") == "private" and len(dep.get("inputs", [])) == 6
     ][:1]
     file_data = {"path": str(place["secret"]), "meta": {"_type": "gradio.FileData"}}
     history = [{"role": "user", "content": [{"type": "file", "file": file_data}]}]
@@ -196,7 +206,7 @@ def test_the_private_chat_handler_refuses_file_objects_in_the_history(app, place
     r = httpx.post(
         url + "gradio_api/queue/join",
         json={
-            "data": ["Who?", history, [], "hybrid", 5],
+            "data": ["Who?", history, [], "hybrid", 5, "All documents"],
             "fn_index": submit,
             "session_hash": session,
         },

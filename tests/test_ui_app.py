@@ -134,7 +134,7 @@ def test_only_ask_is_a_public_endpoint(client, served):
     assert list(info["named_endpoints"]) == ["/ask"]
     assert info["unnamed_endpoints"] == {}
     params = [p["parameter_name"] for p in info["named_endpoints"]["/ask"]["parameters"]]
-    assert params == ["question", "history", "mode", "k"]
+    assert params == ["question", "history", "mode", "k", "documents"]
     config = httpx.get(served[1] + "config", timeout=10).json()
     visibility = sorted(d.get("api_visibility") for d in config["dependencies"])
     assert visibility.count("public") == 1 and set(visibility) == {"public", "private"}

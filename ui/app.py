@@ -132,18 +132,18 @@ def build_app(
     settings = bot.settings
     private = {"api_visibility": "private"}
 
-    def on_submit(message, history, answers, mode, k):
-        reply = chat.respond(message, history, bot=bot, mode=mode, k=k)
+    def on_submit(message, history, answers, mode, k, documents=None):
+        reply = chat.respond(message, history, bot=bot, mode=mode, k=k, documents=documents)
         if not reply.messages:  # blank question: nothing to add
             gr.Warning(reply.error or "type a question first")
             return message, reply.history, answers, gr.skip(), gr.skip()
         answers = [*(answers or []), chat.answer_record(reply.answer)]
         return "", reply.history, answers, chat.debug_rows(reply.answer), chat.debug_details(reply)
 
-    def on_submit_llm(message, history, answers, mode, k, generator):
+    def on_submit_llm(message, history, answers, mode, k, documents, generator):
         """With an LLM endpoint: the reply streams as a draft, then the checked answer replaces it."""
         for reply in chat.respond_stream(
-            message, history, bot=bot, mode=mode, k=k, generator=generator
+            message, history, bot=bot, mode=mode, k=k, generator=generator, documents=documents
         ):
             if reply.draft:
                 yield gr.skip(), reply.history, gr.skip(), gr.skip(), gr.skip()
@@ -161,13 +161,13 @@ def build_app(
                 chat.debug_details(reply),
             )
 
-    def on_example(history, answers, mode, k, evt: gr.SelectData):
+    def on_example(history, answers, mode, k, documents, evt: gr.SelectData):
         text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
-        return on_submit(text, history, answers, mode, k)
+        return on_submit(text, history, answers, mode, k, documents)
 
-    def on_example_llm(history, answers, mode, k, generator, evt: gr.SelectData):
+    def on_example_llm(history, answers, mode, k, documents, generator, evt: gr.SelectData):
         text = evt.value.get("text", "") if isinstance(evt.value, dict) else str(evt.value)
-        yield from on_submit_llm(text, history, answers, mode, k, generator)
+        yield from on_submit_llm(text, history, answers, mode, k, documents, generator)
 
     def on_like(history, answers, evt: gr.LikeData):
         record = chat.record_vote(history, answers, evt.index, evt.liked, feedback)
@@ -181,8 +181,16 @@ def build_app(
         paths = [f if isinstance(f, str) else getattr(f, "path", str(f)) for f in files or []]
         if not paths:
             return gr.skip(), gr.skip(), None
-        progress(0.1, desc=f"Reading {len(paths)} file(s)")
-        results = uploads.add_uploads(bot, paths)
+        progress(0.05, desc=f"Reading {len(paths)} file(s)")
+
+        def embedding(done: int, total: int) -> None:  # the build's own count, batch by batch
+            progress(
+                (done, max(total, 1)),
+                desc=f"Indexing: {done:,} of {total:,} texts embedded",
+                unit="texts",
+            )
+
+        results = uploads.add_uploads(bot, paths, on_progress=embedding)
         progress(1.0, desc="Indexed")
         lines = [
             (
@@ -213,15 +221,18 @@ def build_app(
         history: list[str] | None = None,
         mode: str | None = None,
         k: int | None = None,
+        documents: list[str] | None = None,
     ) -> dict:
         """Answer a question from the documents, with numbered citations.
 
         history: the earlier questions of the conversation, oldest first (for follow-ups).
         mode: dense, bm25 or hybrid (default: the server's). k: passages to retrieve (1-50).
-        Returns Answer.to_dict(): text with [n] markers, citations, abstained, reason, passages.
+        documents: answer only from these documents (names as the document list shows them).
+        Returns Answer.to_dict(): text with [n] markers, citations, abstained, reason, passages,
+        documents (the ones quoted), scope.
         """
         try:
-            return chat.api_answer(bot, question, history, mode, k)
+            return chat.api_answer(bot, question, history, mode, k, documents=documents)
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
@@ -231,6 +242,7 @@ def build_app(
         mode: str | None = None,
         k: int | None = None,
         generator: str | None = None,
+        documents: list[str] | None = None,
     ) -> dict:
         """Answer a question from the documents, with numbered citations.
 
@@ -238,11 +250,12 @@ def build_app(
         mode: dense, bm25 or hybrid (default: the server's). k: passages to retrieve (1-50).
         generator: llm (the server's LLM; each sentence checked against its sources, the default)
         or extractive (quoted sentences).
+        documents: answer only from these documents (names as the document list shows them).
         Returns Answer.to_dict(): text with [n] markers, citations, abstained, reason, passages,
-        generator, checked_sentences, fallback_reason.
+        generator, checked_sentences, fallback_reason, documents (the ones quoted), scope.
         """
         try:
-            return chat.api_answer(bot, question, history, mode, k, generator)
+            return chat.api_answer(bot, question, history, mode, k, generator, documents)
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
@@ -315,6 +328,14 @@ def build_app(
                     )
                     upload_status = gr.Markdown("", elem_id="upload-status")
                     doc_rows = gr.State(uploads.rows(bot))
+                    doc_choice = gr.Dropdown(
+                        document_choices(doc_rows.value),
+                        value=chat.ALL_DOCUMENTS,
+                        label="Answer from",
+                        info="one document, or all (a question naming a company or a year "
+                        "is answered from its documents)",
+                        elem_id="answer-from",
+                    )
 
                     @gr.render(inputs=doc_rows)
                     def show_documents(rows):
@@ -360,12 +381,12 @@ def build_app(
             debug_json = gr.JSON(label="Answer details (rewritten query, scores, timings)")
 
         outputs = [question, chatbot, answers, debug_table, debug_json]
-        submit, example, extra, limit = on_submit, on_example, [], {}
+        submit, example, extra, limit = on_submit, on_example, [doc_choice], {}
         if generator is not None:
             # with an LLM, Gradio's queue does not bound these events (an answer waiting on the
             # endpoint would hold a queue slot for up to llm_timeout): the bot bounds the
             # extractive stage, the generator the answers waiting on the endpoint
-            submit, example, extra = on_submit_llm, on_example_llm, [generator]
+            submit, example, extra = on_submit_llm, on_example_llm, [doc_choice, generator]
             limit = {"concurrency_limit": None}
             bot.limit_answers(concurrency)
         gr.on(
@@ -382,6 +403,15 @@ def build_app(
             outputs=outputs,
             **private,
             **limit,
+        )
+        doc_rows.change(
+            lambda rows, chosen: gr.update(
+                choices=document_choices(rows),
+                value=chosen if chosen in document_choices(rows) else chat.ALL_DOCUMENTS,
+            ),
+            inputs=[doc_rows, doc_choice],
+            outputs=[doc_choice],
+            **private,
         )
         chatbot.like(on_like, inputs=[chatbot, answers], outputs=None, **private)
         clear.click(on_clear, outputs=outputs, **private)
@@ -402,6 +432,11 @@ def build_app(
             fn.api_visibility = "private"
     demo.queue(default_concurrency_limit=concurrency)
     return demo
+
+
+def document_choices(rows) -> list[str]:
+    """The chat's "Answer from" choices: every document, or one of the indexed ones."""
+    return [chat.ALL_DOCUMENTS] + [r["name"] for r in rows or [] if r["status"] == "indexed"]
 
 
 def serve(

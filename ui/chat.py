@@ -28,6 +28,7 @@ from rag.unicode import strip_bidi
 log = logging.getLogger(__name__)
 
 MAX_K = 50  # passages per question the chat and /ask accept
+ALL_DOCUMENTS = "All documents"  # the chat's document choice that sets no filter
 MAX_SHOWN_CHARS = 4000  # a longer question is shown cut (the engine truncates it anyway)
 
 # starter questions shown for the bundled profile (written for the page; none is in a question set)
@@ -163,6 +164,8 @@ def answer_html(answer: Answer) -> str:
             '<div class="rag-generated">Written by the LLM; every sentence was checked against '
             "the sources it cites.</div>"
         )
+    if getattr(answer, "quoted_from", ""):
+        parts.append(f'<div class="rag-from">{escape_block(answer.quoted_from)}</div>')
     for notice in answer.notices:
         parts.append(f'<div class="rag-notice">Note: {escape_block(notice)}</div>')
     if answer.rewritten_query and answer.rewritten_query != answer.question:
@@ -348,9 +351,18 @@ def _check_k(k) -> int | None:
 
 
 def respond(
-    message, history, *, bot, mode: str | None = None, k=None, generator=None, on_token=None
+    message,
+    history,
+    *,
+    bot,
+    mode: str | None = None,
+    k=None,
+    generator=None,
+    on_token=None,
+    documents=None,
 ) -> Reply:
     """Answer ``message`` in the context of ``history``; never raises for a user's mistake.
+    ``documents`` (names, or "" / None for all) limits the documents it is answered from.
 
     A blank message leaves the history as it is (with ``error`` set); a question the engine rejects
     (``ValueError``, e.g. ``QuestionError``) is answered in the chat with the reason.
@@ -362,6 +374,9 @@ def respond(
     extra = {}
     if generator or on_token is not None:  # rag/generate/: only with an LLM endpoint configured
         extra = {"generator": generator or None, "on_token": on_token}
+    chosen = _check_documents(documents)
+    if chosen:
+        extra["filters"] = chosen
     try:
         limits = bot.settings.history_limits() if hasattr(bot, "settings") else None
         earlier = questions_of(history, limits)
@@ -378,7 +393,28 @@ def respond(
     return Reply(history=before + new, answer=answer, messages=new)
 
 
-def respond_stream(message, history, *, bot, mode: str | None = None, k=None, generator=None):
+def _check_documents(documents) -> list[str] | None:
+    """A document filter as the chat and ``/ask`` take it: a name, a list of names, or nothing
+    ("", None, [] or "All documents": every document)."""
+    if documents is None or documents == "" or documents == ALL_DOCUMENTS:
+        return None
+    if isinstance(documents, str):
+        documents = [documents]
+    if not isinstance(documents, (list, tuple)) or not all(isinstance(d, str) for d in documents):
+        raise ValueError("documents must be a document name or a list of names (rag docs)")
+    return [d for d in documents if d and d != ALL_DOCUMENTS] or None
+
+
+def respond_stream(
+    message,
+    history,
+    *,
+    bot,
+    mode: str | None = None,
+    k=None,
+    generator=None,
+    documents=None,
+):
     """``respond`` for an LLM answer, as a generator of ``Reply``: drafts (``draft=True``) while
     the LLM's tokens arrive, then the checked answer. The question is answered on a worker thread;
     tokens that arrive while the page is updated are shown together."""
@@ -391,7 +427,14 @@ def respond_stream(message, history, *, bot, mode: str | None = None, k=None, ge
     def work():
         try:
             done["reply"] = respond(
-                message, history, bot=bot, mode=mode, k=k, generator=generator, on_token=tokens.put
+                message,
+                history,
+                bot=bot,
+                mode=mode,
+                k=k,
+                generator=generator,
+                on_token=tokens.put,
+                documents=documents,
             )
         finally:
             tokens.put(None)
@@ -454,10 +497,17 @@ def record_vote(
 
 
 def api_answer(
-    bot, question: str, history=None, mode: str | None = None, k=None, generator=None
+    bot,
+    question: str,
+    history=None,
+    mode: str | None = None,
+    k=None,
+    generator=None,
+    documents=None,
 ) -> dict:
     """The ``/ask`` endpoint: ``Answer.to_dict()``; raises ``ValueError`` with a readable message.
-    ``generator`` ("extractive" or "llm") is honoured when the server has an LLM endpoint."""
+    ``generator`` ("extractive" or "llm") is honoured when the server has an LLM endpoint;
+    ``documents`` (a name or a list of names) limits the documents it is answered from."""
     if not isinstance(question, str):
         raise ValueError(f"question must be text, not {type(question).__name__}")
     if history is not None and not isinstance(history, list):
@@ -469,6 +519,9 @@ def api_answer(
         clean_question(question, settings.max_question_chars, settings.max_input_chars)  # raises
     limits = settings.history_limits() if settings is not None else None
     extra = {"generator": generator} if generator else {}
+    chosen = _check_documents(documents)
+    if chosen:
+        extra["filters"] = chosen
     answer = bot.ask(
         question, history=questions_of(history, limits), k=_check_k(k), mode=mode or None, **extra
     )

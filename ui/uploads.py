@@ -171,9 +171,12 @@ def _over_quota(quota: int) -> str:
 # ---- library actions (called by the page) ---------------------------------------------------------
 
 
-def add_uploads(bot, paths: list[str], names: list[str] | None = None) -> list[Added]:
+def add_uploads(
+    bot, paths: list[str], names: list[str] | None = None, on_progress=None
+) -> list[Added]:
     """Copy uploaded temporary files into the corpus folder (deleting each temporary file), then
-    bring the index up to date. Other sessions keep answering from the current index meanwhile."""
+    bring the index up to date. Other sessions keep answering from the current index meanwhile.
+    ``on_progress(done, total)`` hears the build's progress in texts embedded."""
     s = bot.settings
     cache = bot.store().cache_dir
     results = []
@@ -193,7 +196,7 @@ def add_uploads(bot, paths: list[str], names: list[str] | None = None) -> list[A
         finally:
             path.unlink(missing_ok=True)
     if any(r.status == "added" for r in results):
-        bot.refresh(wait=True)
+        bot.refresh(wait=True, on_progress=on_progress)
     return results
 
 

@@ -7,7 +7,8 @@ P(answerable) decides. The reasons are what the user is told when the bot abstai
 
 - ``realtime``: the question asks about the present moment; documents are a snapshot.
 - ``missing``: it names a number, year, name, identifier or acronym no document mentions and no
-  document word is close to (an acronym the documents spell out as a name counts as known).
+  document word is close to (an acronym the documents spell out as a name counts as known). One
+  such term alone does not decide (``rag.answer.compose``): the trained model weighs it.
 - ``kind``: it asks for a date, figure, email, phone or web address and neither the best unit nor a
   close runner-up that covers the question as well holds one (the runner-up is moved first).
 - ``qualifier``: a name or number qualifying the question is absent from the best unit's passage.
@@ -18,7 +19,8 @@ P(answerable) decides. The reasons are what the user is told when the bot abstai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +39,17 @@ class Verdicts:
     """The reason each check gives (None = passed), in ``CHECKS`` order."""
 
     reasons: dict[str, str | None]
+    missing: list[str] = field(default_factory=list)  # the terms the ``missing`` check names
+    unsupported: list[str] = field(default_factory=list)  # the words the ``qualifier`` check names
+
+    def only_missing(self) -> bool:
+        """Whether one missing term is all that failed (the qualifier check, naming that term's
+        words only, fails with it: a word no document holds is in no passage either)."""
+        if len(self.missing) != 1:
+            return False
+        own = set(words(self.missing[0])) | set(re.findall(r"\d+", self.missing[0]))
+        rest = [c for c in self.failed() if c != "missing"]
+        return rest == [] or (rest == ["qualifier"] and set(self.unsupported) <= own)
 
     def failed(self) -> list[str]:
         return [name for name in CHECKS if self.reasons.get(name)]
@@ -69,7 +82,7 @@ class Checker:
                 f"the documents never mention {', '.join(repr(m) for m in missing)}"
             )
         if not ranked:
-            return Verdicts(reasons)
+            return Verdicts(reasons, missing)
         reasons["kind"] = self.kind(a, ranked)
         best = ranked[0]
         closest = f"closest: '{self.index.chunks[best.chunk_index].heading}'"
@@ -91,7 +104,7 @@ class Checker:
                 f"the question asks about '{phrase}', which the documents never mention, and "
                 f"the closest passage is about something else"
             )
-        return Verdicts(reasons)
+        return Verdicts(reasons, missing, unsupported)
 
     # ---- the checks ---------------------------------------------------------------------------
 

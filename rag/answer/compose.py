@@ -4,12 +4,17 @@
       -> candidates.gather     every unit of the passages, with its signals
       -> features + model      P(unit answers) ranks them; P(answerable) from the best units and
                                the answerability checks (rag.answer.answerability)
-      -> select.Selector       which units make the answer (list, section, outline, single)
+      -> select.Selector       which units make the answer (list, section, outline, single), and
+                               for a figure to compute, its inputs and the computation's line
       -> render.render         text with [n] markers and citations
       -> Answer
 
 With the trained model, a failed check in ``AnswerConfig.hard_checks`` (by default all of them)
-still decides on its own; the model's probability replaces the hand-set evidence threshold, and
+still decides on its own, except one missing term: a single word or figure no document contains
+(a year written another way, a name the documents spell differently) is evidence, not a verdict.
+When it is the only failed check, the trained model, which reads ``check_missing`` as a feature,
+decides with the threshold ``rag train`` chose for it deciding alone (``thresholds["model"]``),
+and an abstention names the term. the model's probability replaces the hand-set evidence threshold, and
 checks left out of ``hard_checks`` are only features it weighs. With no trained model
 (``AnswerConfig.use_model=False``, or none loaded) the candidates are ranked by
 their hand-set prior and the checks decide in their documented order, with the evidence score
@@ -153,7 +158,9 @@ class Composer:
                 probs,
             )
         closest = f"closest: '{self.index.chunks[ranked[0].chunk_index].heading}'"
-        rules = self.rules_verdict(verdicts, evidence, closest)
+        # one missing term alone is weighed by the model, not a verdict (module docstring)
+        weigh_missing = self.model is not None and verdicts.only_missing()
+        rules = self.rules_verdict(verdicts, evidence, closest, skip=weigh_missing)
         decide = partial(Judgement, ranked, q_terms, verdicts, unit_x, question_x)
         if self.model is None:
             score = f"evidence score {evidence:.2f}, threshold {self.threshold:.2f}"
@@ -170,11 +177,20 @@ class Composer:
             )
         p = self.model.p_answerable(question_x)
         thr = self.model.threshold_for(cfg.decide)
+        if weigh_missing:
+            thr = max(thr, self.model.threshold_for("model"))
         score = f"score P(answerable) {p:.2f}, threshold {thr:.2f}"
         if cfg.decide == "rules+model":
             veto = rules  # the checks in order and the evidence score, then the model
         else:
-            veto = next((verdicts.reasons[c] for c in cfg.hard_checks if verdicts.reasons[c]), None)
+            veto = next(
+                (
+                    verdicts.reasons[c]
+                    for c in cfg.hard_checks
+                    if verdicts.reasons[c] and not (weigh_missing and c in ("missing", "qualifier"))
+                ),
+                None,
+            )
         if veto:
             return decide(p, evidence, False, f"{veto} ({score})", thr, probs, bool(rules))
         if p >= thr:
@@ -182,14 +198,18 @@ class Composer:
         why = verdicts.first() or f"the closest passages do not seem to answer it ({closest})"
         return decide(p, evidence, False, f"{why} ({score})", thr, probs, bool(rules))
 
-    def rules_verdict(self, verdicts: Verdicts, evidence: float, closest: str) -> str | None:
+    def rules_verdict(
+        self, verdicts: Verdicts, evidence: float, closest: str, skip: bool = False
+    ) -> str | None:
         """The engine's decision without the model: the checks in their order, with the evidence
-        score against ``abstain_threshold`` after the two that need no passage. None: answer."""
+        score against ``abstain_threshold`` after the two that need no passage. None: answer.
+        ``skip``: one missing term (and the qualifier check's verdict on it) is left to the model."""
         r = verdicts.reasons
-        why = r["realtime"] or r["missing"]
+        why = r["realtime"] or (None if skip else r["missing"])
         if not why and evidence < self.threshold:
             why = f"too weak ({closest})"
-        return why or r["kind"] or r["qualifier"] or r["uncounted"] or r["focus"]
+        qualifier = None if skip else r["qualifier"]
+        return why or r["kind"] or qualifier or r["uncounted"] or r["focus"]
 
     def compose(
         self,
@@ -231,8 +251,12 @@ class Composer:
             base["passages"] = self.in_order(passages, [c.chunk_index for c in j.ranked])
             return Answer(text=abstain_text(), citations=[], abstained=True, **common, **base)
         lines = self.selector.run(a, j.ranked, j.q_terms, self.threshold)
+        lines, comp = self.selector.figure_inputs(a, j.ranked, lines)
         scores = {(c.chunk_index, c.unit.char_start): c.score for c in j.ranked}
         text, citations = render(self.index, lines, scores, self.config.shorten_chars)
+        if comp is not None:  # the inputs are quoted; one line says what is left to compute
+            marks = "".join(f"[{c.number}]" for c in citations)
+            text += f"\nNeeds arithmetic: {comp.line} Inputs: {marks}."
         used = [self.index.by_id[c.chunk_id] for c in citations]
         base["passages"] = self.in_order(passages, used + [c.chunk_index for c in j.ranked])
         return Answer(text=text, citations=citations, abstained=False, **common, **base)

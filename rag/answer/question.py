@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rag.abbreviations import expand
 from rag.answer.kinds import question_kind
 from rag.lexical import AUXILIARIES, STOPWORDS, stem, words
+from rag.periods import normalise_query
 
 NUMBER_RE = re.compile(r"\d")
 ENUMERATE_RE = re.compile(
@@ -89,17 +91,19 @@ def how_many(question: str) -> list[str]:
     return [w for w in words(m.group("np")) if w not in STOPWORDS and w not in LIGHT_WORDS]
 
 
-def named_tokens(question: str) -> list[tuple[str, list[str] | None]]:
+def named_tokens(question: str, expanded=()) -> list[tuple[str, list[str] | None]]:
     """The tokens of a question that name something specific, possessive "'s" removed: numbers,
     with the digit groups of two or more that must appear in a text that answers ("2023", "$1.2B"
     -> ["12"]), and names (an acronym, an identifier such as "H100", or a capitalised word past the
-    first), with None. An identifier mixing letters and digits is one name, not a number."""
+    first), with None. An identifier mixing letters and digits is one name, not a number. An
+    abbreviation of reporting written out in the question (``expanded``: "EPS" followed by
+    "(earnings per share)") names no thing: its words are the question's words."""
     out: list[tuple[str, list[str] | None]] = []
-    for pos, tok in enumerate(re.findall(r"[\w'’+&.-]+", question)):
-        tok = tok.strip(".'’-")
+    for pos, tok in enumerate(re.findall(r"[\w'’+&./-]+", question)):
+        tok = tok.strip(".'’-/")
         if tok.lower().endswith(("'s", "’s")):
             tok = tok[:-2]
-        if not tok:
+        if not tok or tok in expanded:
             continue
         identifier = bool(re.search(r"[^\W\d_]", tok)) and bool(NUMBER_RE.search(tok))
         ordinal_or_unit = re.fullmatch(r"\d+(?:st|nd|rd|th|s|bn|m|k|b|km|kg|mm|cm)", tok, re.I)
@@ -179,11 +183,25 @@ class QuestionAnalysis:
         }
 
 
-def analyse(question: str, query: str | None = None, understood_as: str | None = None):
-    """The analysis of ``question`` whose standalone form is ``query`` (itself by default)."""
+def normalise(query: str, abbreviations=None) -> tuple[str, dict[str, str]]:
+    """A question in the words reports print: compact periods written out ("FY22" -> "fiscal
+    2022", ``rag.periods``) and abbreviations followed by their long form ("M&A (mergers and
+    acquisitions)", ``rag.abbreviations``; ``abbreviations`` adds a corpus's own); and the
+    abbreviations it expanded."""
+    return expand(normalise_query(query), abbreviations)
+
+
+def analyse(
+    question: str,
+    query: str | None = None,
+    understood_as: str | None = None,
+    abbreviations=None,
+):
+    """The analysis of ``question`` whose standalone form is ``query`` (itself by default), read
+    in the words reports print (``normalise``)."""
     from rag.lexical import terms
 
-    query = query or question
+    query, expanded = normalise(query or question, abbreviations)
     kind = question_kind(query)
     excluded = EXCLUDE_RE.search(query)
     return QuestionAnalysis(
@@ -195,7 +213,7 @@ def analyse(question: str, query: str | None = None, understood_as: str | None =
         how_many=how_many(query),
         focus_noun=focus_noun(query, kind),
         role_question=bool(ROLE_QUESTION_RE.match(query)),
-        named=named_tokens(query),
+        named=named_tokens(query, expanded),
         realtime=bool(REALTIME_RE.search(query)),
         excluded=set(terms(excluded.group("x"))) if excluded else set(),
         understood_as=understood_as,

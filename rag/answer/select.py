@@ -25,10 +25,13 @@ from rag.answer.kinds import DURATION_RE, LABEL_RE, STRICT_KINDS, has_kind
 from rag.answer.matching import QTerm, coverage, known_terms, matches, soft_equal
 from rag.answer.question import LIGHT_STEMS, LIGHT_VERB_STEMS, QuestionAnalysis
 from rag.answer.render import Line
+from rag.arithmetic import Computation, computation, figures
 from rag.chunking import Unit
 from rag.corpus_stats import CorpusStats
 from rag.index import Index
 from rag.lexical import terms
+
+MAX_INPUTS = 3  # figure lines an answer to "compute X" quotes as its inputs
 
 Row = tuple[int, int, Unit]  # (chunk index, unit row, unit)
 
@@ -266,6 +269,34 @@ class Selector:
         return picked
 
     # ---- the order they are tried in ----------------------------------------------------------
+
+    def figure_inputs(
+        self, a: QuestionAnalysis, ranked: list[Candidate], lines: list[Line]
+    ) -> tuple[list[Line], Computation | None]:
+        """A question that asks to compute a figure (``rag.arithmetic.computation``) whose answer
+        does not print it: the answer's lines plus the close runners-up that hold figures (the
+        inputs, each quoted, so each gets its page), up to ``MAX_INPUTS`` figure lines; and the
+        computation. A ratio or change already printed as a percentage needs none."""
+        comp = computation(a.query)
+        if comp is None or not ranked:
+            return lines, None
+        said = [u for line in lines for _, u in line.units]
+        if comp.kind in ("ratio", "change") and any(
+            f.percent for u in said for f in figures(u.text)
+        ):
+            return lines, None
+        have = sum(1 for u in said if figures(u.text))
+        best = ranked[0]
+        out = list(lines)
+        for c in ranked[1:8]:
+            if have >= MAX_INPUTS or c.prior < best.prior - self.config.list_margin:
+                break
+            if c.unit in said or not figures(c.unit.text):
+                continue
+            out.append(Line([(c.chunk_index, c.unit)]))
+            said.append(c.unit)
+            have += 1
+        return out, comp
 
     def run(
         self, a: QuestionAnalysis, ranked: list[Candidate], q_terms: list[QTerm], threshold: float

@@ -5,7 +5,9 @@ A generated sentence is kept only when all of these hold (the first that fails i
 1. **citation** — it carries at least one ``[n]`` naming a source the LLM was given;
 2. **numbers** — every number, amount, percentage and year in it appears, after normalisation, in
    the sources it cites: ``$1.2B`` = ``$1.2 billion`` = ``1,200 million``; ``12%`` = ``12 percent``;
-   ``seven`` = ``7``;
+   ``seven`` = ``7``; or it is *computed* from two of their figures: their sum, difference, ratio,
+   percentage or percentage change, within the rounding of the number as written
+   (``rag.arithmetic.derive``; the formula is added to the sentence's reason);
 3. **dates** — every month it names (``Dec``/``December``) appears in the cited sources;
 4. **names** — every proper name (a capitalised word inside the sentence; its first word only
    when the word is rare in English) appears in the cited sources or their headings, compared
@@ -24,7 +26,8 @@ are looked up in the rest of the source, and the meaning check compares with the
 
 What it does not check: that the sentence answers the question; claims made without a number,
 name or negation cue that are close in meaning to a cited unit but subtly wrong ("revenue grew"
-vs "revenue fell"); arithmetic the LLM did ("8 years after" from two dates); and sources the
+vs "revenue fell"); arithmetic over more than two figures or over dates ("8 years after" from two
+dates); that a computed number is the computation the question asked for; and sources the
 extractive stage did not select. The check needs the embedder's vectors and nothing else; it does
 not call the LLM and does not read the index (its caller hands it ``Source`` objects).
 """
@@ -41,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.answer_types import CheckedSentence
+from rag.arithmetic import derive, figures
 from rag.generate.base import Source
 
 SUPPORT_MODEL = Path(__file__).with_name("support_model.json")
@@ -321,9 +325,10 @@ class GroundingChecker:
         out: list[SentenceCheck | None] = []
         pending = []
         known: dict = {}  # per list of cited sources, what they hold: read once, not per sentence
+        computed: dict[str, list[str]] = {}  # sentence body -> the formulas of its computed numbers
         for p in pieces:
             body = strip_markers(p.text)
-            failed = self._cheap(p, body, by_number, known)
+            failed = self._cheap(p, body, by_number, known, computed)
             out.append(failed)
             if failed is None:
                 pending.append((len(out) - 1, p, body))
@@ -335,6 +340,8 @@ class GroundingChecker:
             stacks: dict = {}
             for i, p, body in pending:
                 out[i] = self._meaning(p, body, by_number, vectors[body], tokens[body], stacks)
+                if out[i].result.supported and computed.get(body):
+                    out[i].result.reason += f"; computed: {'; '.join(computed[body])}"
         return out
 
     def prefetcher(self) -> Prefetcher:
@@ -362,8 +369,12 @@ class GroundingChecker:
             piece, CheckedSentence(piece.text, False, reason, cited, support, quote), body
         )
 
-    def _cheap(self, piece: Piece, body: str, by_number, memo=None) -> SentenceCheck | None:
-        """The first failing check among citation, numbers, months and names; None if all pass."""
+    def _cheap(
+        self, piece: Piece, body: str, by_number, memo=None, computed=None
+    ) -> SentenceCheck | None:
+        """The first failing check among citation, numbers, months and names; None if all pass.
+        A number the sources do not print passes when it is computed from two of their figures;
+        its formula goes into ``computed[body]``."""
         cited = citations_of(piece.text)
         if not body or not re.search(r"[A-Za-z0-9]", body):
             return self._fail(piece, body, "no text")
@@ -382,8 +393,15 @@ class GroundingChecker:
         marks = held.marks
         missing = sorted(numbers_in(body) - held.numbers)
         if missing:
-            reason = f"the number {_show(missing[0])} is not in {marks}"
-            return self._fail(piece, body, reason + _only_quoted(held, _show(missing[0])))
+            formulas, unexplained = computed_from(body, missing, held.text)
+            if unexplained is not None:
+                reason = (
+                    f"the number {_show(unexplained)} is not in {marks} and does not follow from "
+                    "its figures (sum, difference, ratio, percentage or change)"
+                )
+                return self._fail(piece, body, reason + _only_quoted(held, _show(unexplained)))
+            if computed is not None:
+                computed[body] = formulas
         missing_months = sorted(months_in(body) - held.months)
         if missing_months:
             name = _MONTH_NAMES[missing_months[0]]
@@ -448,6 +466,24 @@ class GroundingChecker:
         return prob, units[b][2], per_source
 
 
+def computed_from(body: str, missing: list[float], text: str) -> tuple[list[str], float | None]:
+    """The formulas by which each of ``missing`` (values of ``body`` that ``text`` does not
+    print) follows from two figures of ``text``; and the first that follows from none (None when
+    all do)."""
+    written = figures(body)
+    inputs = figures(text)
+    formulas = []
+    for value in missing:
+        target = next(
+            (f for f in written if _key(f.scaled) == value or _key(f.bare) == value), None
+        )
+        formula = derive(target, inputs) if target is not None else None
+        if formula is None:
+            return formulas, value
+        formulas.append(formula)
+    return formulas, None
+
+
 def _only_quoted(held: _Held, word: str) -> str:
     """A reason's tail when what is missing is only in text addressed to an AI assistant."""
     key = squash(word)
@@ -462,6 +498,7 @@ class _Held:
     def __init__(self, srcs: list[Source]):
         self.marks = "".join(f"[{s.number}]" for s in srcs)
         text = " ".join(s.data_text for s in srcs)  # instructions to an assistant are not facts
+        self.text = text
         self.quoted = squash(" ".join(u.text for s in srcs for u in s.instructions))
         headings = " ".join(s.heading for s in srcs)
         self.numbers = numbers_in(text)

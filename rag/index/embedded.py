@@ -19,6 +19,9 @@ Layout of an index folder (``Settings.index_dir()``)::
     builds/<build-id>/unit_token_offsets.npy  offsets per unit row; absent for an embedder without
                                         token vectors or a corpus of more than TOKEN_UNITS_MAX units
     builds/<build-id>/bm25/             bm25s files
+    partial/                            the vectors of a build in progress, appended batch by
+                                        batch (``rag.index.checkpoint``): a build killed halfway
+                                        resumes from them; removed when a build is installed
     .lock                               held while building, so two builds never interleave
 
 A build is written into a temporary folder, renamed to ``builds/<id>``, and only then pointed to by
@@ -59,8 +62,10 @@ from rag.chunking import Chunk, Chunker
 from rag.documents import CorpusScan, Document, empty_corpus_error, scan_corpus
 from rag.embedding import Embedder
 from rag.filters import Filters
+from rag.index.checkpoint import Checkpoint, text_key
 from rag.index.protocol import Hit, Stored
 from rag.lexical import STOPWORDS, LexicalIndex, words
+from rag.records import describe
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -82,6 +87,9 @@ PIPELINE_MODULES = (
     "rag.repair",
     "rag.chunking",
     "rag.lexical",
+    "rag.records",
+    "rag.periods",
+    "rag.abbreviations",
     "rag.index.embedded",
 )
 PIPELINE_PACKAGES = (
@@ -204,13 +212,17 @@ def _embed_reusing(
     batch_size: int,
     progress: bool,
     tokens: dict[str, np.ndarray] | None = None,
+    on_batch=None,
 ) -> tuple[np.ndarray, int]:
     """Vectors of ``texts``, taken from ``known`` (text -> vector of an earlier build) where the text
     is the same, embedded otherwise (and added to ``known``; token vectors that came with the pass
-    go to ``tokens``). Returns the vectors and how many distinct texts were embedded."""
+    go to ``tokens``; ``on_batch`` sees each finished batch). Returns the vectors and how many
+    distinct texts were embedded."""
     todo = list(dict.fromkeys(t for t in texts if t not in known))
     if todo:
-        vectors = embedder.embed(todo, batch_size, progress, cache=False, tokens=tokens)
+        vectors = embedder.embed(
+            todo, batch_size, progress, cache=False, tokens=tokens, on_batch=on_batch
+        )
         known.update(zip(todo, vectors, strict=True))
     if not texts:
         return np.zeros((0, embedder.dimension), dtype=np.float32), 0
@@ -316,9 +328,16 @@ class Index:
         previous: Index | None = None,
         index_type: str = "auto",
         approx_above: int = APPROX_ABOVE,
+        checkpoint_dir: Path | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> Index:
         """Chunk, embed and index ``docs``. Vectors of ``previous`` (an earlier build with the same
-        model) are reused for identical texts, so only new or changed text is embedded."""
+        model) are reused for identical texts, so only new or changed text is embedded.
+
+        With ``checkpoint_dir``, every finished batch of vectors is appended there
+        (``rag.index.checkpoint``) and a build that finds vectors there from one that was killed
+        reuses them; ``on_progress(done, total)`` hears how many of the texts this build must
+        embed are done, after every batch."""
         t0 = time.perf_counter()
         chunks = chunker.chunk_corpus(docs)
         t_chunk = time.perf_counter()
@@ -329,22 +348,14 @@ class Index:
             previous is not None
             and previous.manifest.get("model") == embedder.name
             and previous.dimension == embedder.dimension
+            and previous.manifest.get("settings", {}).get("precision", "fp32") == embedder.precision
         ):
             known = previous.known_vectors()
             if previous.manifest.get("settings", {}).get("token_version") == TOKEN_VERSION:
                 known_tokens = previous.known_tokens()
-        t_passes = [time.perf_counter()]
-        vectors, n_chunk_new = _embed_reusing(
-            embedder, [c.embed_text for c in chunks], known, batch_size, progress
-        )
-        t_passes.append(time.perf_counter())
+        chunk_texts = [c.embed_text for c in chunks]
         unit_texts = [unit_embed_text(c, u.text) for c in chunks for u in c.units]
         with_tokens = len(unit_texts) <= TOKEN_UNITS_MAX
-        passed: dict[str, np.ndarray] = {}  # token vectors from the pass that embeds new units
-        unit_vectors, n_unit_new = _embed_reusing(
-            embedder, unit_texts, known, batch_size, progress, passed if with_tokens else None
-        )
-        t_passes.append(time.perf_counter())
         vocab = vocabulary(chunks)
         # most corpus words are common English words whose vectors the encoder already holds
         # (pinned at warm-up, computed once per model): reused, not embedded again
@@ -353,8 +364,55 @@ class Index:
                 vector = embedder.cache.get(word)
                 if vector is not None:
                     known[word] = vector
-        vocab_vectors, n_word_new = _embed_reusing(embedder, vocab, known, 256, progress)
-        t_passes.append(time.perf_counter())
+        checkpoint, n_resumed = None, 0
+        if checkpoint_dir is not None:
+            checkpoint = Checkpoint(checkpoint_dir, checkpoint_identity(embedder))
+            saved, saved_tokens = checkpoint.load()
+            for t in dict.fromkeys([*chunk_texts, *unit_texts, *vocab]) if saved else ():
+                key = text_key(t)
+                if t not in known and key in saved:
+                    known[t] = np.array(saved[key])
+                    n_resumed += 1
+                    if key in saved_tokens and t not in known_tokens:
+                        known_tokens[t] = np.array(saved_tokens[key])
+            del saved, saved_tokens
+        total = len({t for t in (*chunk_texts, *unit_texts, *vocab) if t not in known})
+        done = 0
+        if on_progress is not None:
+            on_progress(0, total)
+
+        def on_batch(texts, vecs, toks) -> None:
+            nonlocal done
+            if checkpoint is not None:
+                checkpoint.add(texts, vecs, toks)
+            done += len(texts)
+            if on_progress is not None:
+                on_progress(done, total)
+
+        t_passes = [time.perf_counter()]
+        try:
+            vectors, n_chunk_new = _embed_reusing(
+                embedder, chunk_texts, known, batch_size, progress, on_batch=on_batch
+            )
+            t_passes.append(time.perf_counter())
+            passed: dict[str, np.ndarray] = {}  # token vectors from the pass that embeds units
+            unit_vectors, n_unit_new = _embed_reusing(
+                embedder,
+                unit_texts,
+                known,
+                batch_size,
+                progress,
+                passed if with_tokens else None,
+                on_batch,
+            )
+            t_passes.append(time.perf_counter())
+            vocab_vectors, n_word_new = _embed_reusing(
+                embedder, vocab, known, 256, progress, on_batch=on_batch
+            )
+            t_passes.append(time.perf_counter())
+        finally:
+            if checkpoint is not None:
+                checkpoint.close()
         del known
         token_vectors = token_offsets = None
         n_token_new = len(passed)
@@ -401,6 +459,8 @@ class Index:
             "dense": dense_info,
             # distinct texts embedded by this build; the rest came from the previous build
             "embedded": {"chunks": n_chunk_new, "units": n_unit_new, "words": n_word_new},
+            # texts whose vectors came from the checkpoint of a build that did not finish
+            "resumed": n_resumed,
             # content-token vectors kept (None: this embedder has none, or too many units), and
             # the units whose tokens this build computed
             "token_vectors": None
@@ -522,7 +582,8 @@ class Index:
 
 
 def document_records(docs: Sequence[Document], chunks: Sequence[Chunk]) -> dict:
-    """What the index knows of each document: type, pages, sections, chunks, and the file's size,
+    """What the index knows of each document: its record (``rag.records``: title, entity and
+    aliases, period, type), its reader, pages, sections, chunks, and the file's size,
     modification time and hash when it was read (a citation checks the file against them)."""
     counts = Counter(c.doc_id for c in chunks)
     sections: dict[str, set] = {}
@@ -531,6 +592,7 @@ def document_records(docs: Sequence[Document], chunks: Sequence[Chunk]) -> dict:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return {
         d.doc_id: {
+            **describe(d.doc_id, d.text, d.kind).to_dict(),
             "kind": d.kind,
             "sha256": d.sha256,
             "size": d.size,
@@ -557,6 +619,21 @@ def index_settings(
         "token_version": TOKEN_VERSION,
         "pipeline": pipeline_fingerprint(),
         **dense_settings(index_type, approx_above),
+        # int8 vectors are not fp32 ones; fp32 is left unsaid, so fp32 builds made before the
+        # setting existed stay current
+        **({"precision": embedder.precision} if embedder.precision != "fp32" else {}),
+    }
+
+
+def checkpoint_identity(embedder: Embedder) -> dict:
+    """What the vectors of a build's checkpoint depend on: one made for anything else is dropped."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": embedder.name,
+        "precision": embedder.precision,
+        "dimension": int(embedder.dimension),
+        "embed_text_version": EMBED_TEXT_VERSION,
+        "token_version": TOKEN_VERSION,
     }
 
 
@@ -626,10 +703,11 @@ class IndexStore:
         notify: Callable[[str], None] = _stderr,
         index_type: str = "auto",
         approx_above: int = APPROX_ABOVE,
-        answer_model: str | None = None,
         log: Callable[[str], None] = _stderr,
+        on_progress: Callable[[int, int], None] | None = None,
     ):
         self.root = Path(root)
+        self.on_progress = on_progress  # (texts embedded, texts to embed) after every batch
         self.log = log  # a line when a build starts and one when it ends
         self.corpus_dir = Path(corpus_dir)
         self.chunker = chunker
@@ -638,9 +716,6 @@ class IndexStore:
         self.notify = notify
         self.index_type = check_index_type(index_type)
         self.approx_above = approx_above
-        # the trained answer model's version: recorded in the manifest, and a build made for
-        # another model counts as stale (its vectors are still reused)
-        self.answer_model = answer_model
         self.last_scan: CorpusScan | None = None
 
     @property
@@ -648,10 +723,9 @@ class IndexStore:
         return self.root / "current"
 
     def expected_settings(self) -> dict:
-        settings = index_settings(self.chunker, self.embedder, self.index_type, self.approx_above)
-        if self.answer_model:
-            settings["answer_model"] = self.answer_model
-        return settings
+        """What decides this store's contents. Only what is in the index: a query-time model or
+        setting (the answer model, k, the retrieval mode) never makes a build stale."""
+        return index_settings(self.chunker, self.embedder, self.index_type, self.approx_above)
 
     def staleness(self, docs: list[Document]) -> str | None:
         """Why the current index cannot serve this corpus and these settings; None when it can."""
@@ -660,7 +734,9 @@ class IndexStore:
         except IndexReadError as exc:
             # a dangling link (its build deleted) is damage to report, not a first start
             return str(exc) if os.path.lexists(self.current) else "no index yet"
-        built, expected = manifest.get("settings", {}), self.expected_settings()
+        built, expected = dict(manifest.get("settings", {})), self.expected_settings()
+        # builds of earlier versions recorded the answer model, which is not index content
+        built.pop("answer_model", None)
         if built != expected:
             changed = sorted(
                 k for k in set(built) | set(expected) if built.get(k) != expected.get(k)
@@ -676,6 +752,11 @@ class IndexStore:
             )
             return f"corpus changed ({', '.join(diff[:3])}{'...' if len(diff) > 3 else ''})"
         return None
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Vectors of a build in progress, batch by batch, so a killed build resumes."""
+        return self.root / "partial"
 
     @property
     def cache_dir(self) -> Path:
@@ -736,6 +817,8 @@ class IndexStore:
                 previous=self.previous(),
                 index_type=self.index_type,
                 approx_above=self.approx_above,
+                checkpoint_dir=self.checkpoint_dir,
+                on_progress=self.on_progress,
             )
             index.manifest["settings"] = self.expected_settings()
             scan = getattr(self, "last_scan", None)
@@ -743,6 +826,8 @@ class IndexStore:
                 index.manifest["problems"] = dict(scan.problems)
                 index.manifest["duplicates"] = dict(scan.duplicates)
             self._install(index)
+            # installed: its vectors are in the build now, so the checkpoint has done its work
+            Checkpoint(self.checkpoint_dir, {"dimension": 0}).clear()
             seconds = time.perf_counter() - t0
             m = index.manifest
             self.log(
