@@ -65,6 +65,57 @@ def escape_block(text) -> str:
     return re.sub(r"(<br>\s*){3,}", "<br><br>", out)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 page``, ``2 pages``, ``0 chunks``."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+# ---- the documents panel --------------------------------------------------------------------------
+
+
+def document_headers(owners: bool = False) -> list[str]:
+    return ["document", "size", *(["added by"] if owners else [])]
+
+
+def document_names(rows) -> list[str]:
+    return [r["name"] for r in rows or [] if r.get("status") == "indexed"]
+
+
+def document_table(rows, text: str = "", owners: bool = False) -> list[list]:
+    """The compact table of the documents panel: one row per document whose name holds every
+    word of ``text`` (case-insensitive), with its type and size in words ("pdf · 3 pages ·
+    1 chunk") or its status, and who added it when ``owners``."""
+    words = (text or "").lower().split()
+    out = []
+    for r in rows or []:
+        name = r["name"]
+        if any(w not in name.lower() for w in words):
+            continue
+        if r.get("status") == "indexed":
+            kind = {"markdown": "md", "text": "txt"}.get(r.get("type", ""), r.get("type", ""))
+            parts = [kind] if kind else []
+            parts += [plural(r["pages"], "page")] if r.get("pages") else []
+            parts.append(plural(r.get("chunks", 0), "chunk"))
+            size = " \u00b7 ".join(parts)
+        else:
+            size = r.get("status", "")
+        row = [name, size]
+        if owners:
+            row.append(r.get("owner", ""))
+        out.append(row)
+    return out
+
+
+def documents_label(rows, text: str = "") -> str:
+    """The table's label: how many documents, and how many the filter shows."""
+    total = len(document_names(rows))
+    if not total:
+        return "No documents yet"
+    shown = len(document_table(rows, text))
+    label = plural(total, "document")
+    return label if shown == len(rows or []) else f"{label} ({shown:,} shown)"
+
+
 # ---- sources --------------------------------------------------------------------------------------
 
 

@@ -709,6 +709,7 @@ class IndexStore:
         index_type: str = "auto",
         approx_above: int = APPROX_ABOVE,
         log: Callable[[str], None] = _stderr,
+        read_limit: tuple[float, float] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         mmap_dense: bool = False,
     ):
@@ -724,6 +725,8 @@ class IndexStore:
         self.index_type = check_index_type(index_type)
         self.approx_above = approx_above
         self.last_scan: CorpusScan | None = None
+        # (seconds per file, seconds per PDF page) a reader may take (Settings.read_seconds...)
+        self.read_limit = read_limit or (None, None)
 
     @property
     def current(self) -> Path:
@@ -772,7 +775,7 @@ class IndexStore:
 
     def scan(self) -> CorpusScan:
         """The corpus as it is now; every unreadable file is reported through ``notify``."""
-        scan = scan_corpus(self.corpus_dir, self.cache_dir)
+        scan = scan_corpus(self.corpus_dir, self.cache_dir, *self.read_limit)
         self.last_scan = scan
         for message in scan.problems.values():
             self.notify(f"skipped {message}")
