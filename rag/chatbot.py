@@ -210,9 +210,11 @@ class Chatbot:
             s.batch_size,
             index_type=s.index_type,
             approx_above=s.approx_above,
+            read_limit=(s.read_seconds, s.read_seconds_per_page),
             # the answer model is not index content: switching it (or any query-time setting)
             # serves the same build, never rebuilds it
             on_progress=on_progress,
+            mmap_dense=s.store == "milvus",  # Milvus searches; FAISS only gives a few vectors
             **kwargs,
         )
 
@@ -515,16 +517,34 @@ class Chatbot:
         # the focused query's token vectors (the encoder keeps them from the pass just made)
         q_tokens = self.embedder.embed_tokens([focus])[0] if index.has_tokens else None
         t1 = time.perf_counter()
-        if mode == "hybrid":
-            pool = serving.retriever.retrieve(
-                query, qvec, max(k, self.settings.answer.rerank_pool), mode, filters
-            )
-            passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
-        else:
-            passages = serving.retriever.retrieve(query, qvec, k, mode, filters)
+        # a question naming a document's subject, with no filter of the user's: its documents
+        about = self._about(query, serving) if filters is None or filters.empty else None
+        for chosen in [about, filters] if about is not None else [filters]:
+            if mode == "hybrid":
+                pool = serving.retriever.retrieve(
+                    query, qvec, max(k, self.settings.answer.rerank_pool), mode, chosen
+                )
+                passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
+            else:
+                passages = serving.retriever.retrieve(query, qvec, k, mode, chosen)
+            if passages:
+                break
         t2 = time.perf_counter()
         timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
         return passages, fvec, q_tokens, timings
+
+    @staticmethod
+    def _about(query: str, serving: Serving):
+        """The documents a query naming a document's subject is answered from (``CorpusStats.
+        subject_documents``): a one-line note that never mentions "SenseTime" takes no part in
+        answering a question about SenseTime, so it moves none of its answers. None: all."""
+        from rag.filters import Filters
+        from rag.lexical import terms
+
+        about = serving.stats.subject_documents(set(terms(query)))
+        if not about or len(about) >= len(serving.stats.doc_terms):
+            return None
+        return Filters.make(documents=about)
 
     def _clean_history(self, history) -> list[str]:
         """Earlier user questions, cleaned and cut like a question; empty ones dropped. Raises
