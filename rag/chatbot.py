@@ -214,6 +214,7 @@ class Chatbot:
             # the answer model is not index content: switching it (or any query-time setting)
             # serves the same build, never rebuilds it
             on_progress=on_progress,
+            mmap_dense=s.store == "milvus",  # Milvus searches; FAISS only gives a few vectors
             **kwargs,
         )
 

@@ -521,7 +521,9 @@ class Index:
         self.manifest = manifest
 
     @classmethod
-    def read(cls, folder: Path, verify: bool = True) -> Index:
+    def read(cls, folder: Path, verify: bool = True, mmap_dense: bool = False) -> Index:
+        """Read a build. ``mmap_dense``: memory-map a flat FAISS index instead of reading it, for
+        a process that searches another store (Milvus) and only looks up a few chunk vectors."""
         import faiss
 
         manifest = read_manifest(folder)
@@ -539,7 +541,10 @@ class Index:
         try:
             with open(folder / "chunks.jsonl", encoding="utf-8") as f:
                 chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
-            dense = faiss.read_index(str(folder / "dense.faiss"))
+            flat = manifest.get("dense", {}).get("type", "flat") == "flat"
+            dense = faiss.read_index(
+                str(folder / "dense.faiss"), faiss.IO_FLAG_MMAP_IFC if mmap_dense and flat else 0
+            )
             # memory-mapped: the composer reads only the rows of retrieved chunks
             unit_vectors = np.load(folder / "units.npy", mmap_mode="r", allow_pickle=False)
             lexical = LexicalIndex.load(folder / "bm25", len(chunks))
@@ -706,8 +711,10 @@ class IndexStore:
         log: Callable[[str], None] = _stderr,
         read_limit: tuple[float, float] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        mmap_dense: bool = False,
     ):
         self.root = Path(root)
+        self.mmap_dense = mmap_dense  # another store searches: the FAISS file is memory-mapped
         self.on_progress = on_progress  # (texts embedded, texts to embed) after every batch
         self.log = log  # a line when a build starts and one when it ends
         self.corpus_dir = Path(corpus_dir)
@@ -782,7 +789,7 @@ class IndexStore:
         if reason is None:
             for attempt in range(2):
                 try:
-                    return Index.read(self.current.resolve())
+                    return Index.read(self.current.resolve(), mmap_dense=self.mmap_dense)
                 except IndexReadError as exc:
                     # another process may have just installed a new build: look once more
                     reason = str(exc)
@@ -845,7 +852,7 @@ class IndexStore:
         if not self.current.exists():
             return None
         try:
-            return Index.read(self.current.resolve())
+            return Index.read(self.current.resolve(), mmap_dense=self.mmap_dense)
         except IndexReadError:
             return None
 
