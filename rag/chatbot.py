@@ -210,9 +210,11 @@ class Chatbot:
             s.batch_size,
             index_type=s.index_type,
             approx_above=s.approx_above,
+            read_limit=(s.read_seconds, s.read_seconds_per_page),
             # the answer model is not index content: switching it (or any query-time setting)
             # serves the same build, never rebuilds it
             on_progress=on_progress,
+            mmap_dense=s.store == "milvus",  # Milvus searches; FAISS only gives a few vectors
             **kwargs,
         )
 

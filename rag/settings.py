@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     upload_max_mb: float = 8.0  # one uploaded or added file
     upload_quota_mb: float = 64.0  # everything one chat user uploads while the server runs
     upload_total_quota_mb: float = 256.0  # everything all chat users upload while it runs
+    # a PDF, Word or HTML reader is stopped past read_seconds + read_seconds_per_page * pages
+    # (a damaged or hostile file); a 300-page filing reads in about 10 s on one core
+    read_seconds: float = 60.0
+    read_seconds_per_page: float = 1.0
 
     # answering
     abstain_threshold: float = 0.30  # evidence score threshold when no trained model is used
@@ -257,6 +261,17 @@ class Settings(BaseSettings):
         if parts.username or parts.password:
             raise ValueError(
                 "llm_url must not carry a user or password: put the API key in RAG_LLM_API_KEY"
+            )
+        return v
+
+    @field_validator("read_seconds", "read_seconds_per_page")
+    @classmethod
+    def _read_limit(cls, v: float, info) -> float:
+        low, high = (1.0, 86_400.0) if info.field_name == "read_seconds" else (0.0, 600.0)
+        if not low <= v <= high:
+            raise ValueError(
+                f"{info.field_name}={v} is out of range: use {low:g} to {high:g} seconds "
+                f"(RAG_{info.field_name.upper()})"
             )
         return v
 

@@ -521,7 +521,9 @@ class Index:
         self.manifest = manifest
 
     @classmethod
-    def read(cls, folder: Path, verify: bool = True) -> Index:
+    def read(cls, folder: Path, verify: bool = True, mmap_dense: bool = False) -> Index:
+        """Read a build. ``mmap_dense``: memory-map a flat FAISS index instead of reading it, for
+        a process that searches another store (Milvus) and only looks up a few chunk vectors."""
         import faiss
 
         manifest = read_manifest(folder)
@@ -539,7 +541,10 @@ class Index:
         try:
             with open(folder / "chunks.jsonl", encoding="utf-8") as f:
                 chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
-            dense = faiss.read_index(str(folder / "dense.faiss"))
+            flat = manifest.get("dense", {}).get("type", "flat") == "flat"
+            dense = faiss.read_index(
+                str(folder / "dense.faiss"), faiss.IO_FLAG_MMAP_IFC if mmap_dense and flat else 0
+            )
             # memory-mapped: the composer reads only the rows of retrieved chunks
             unit_vectors = np.load(folder / "units.npy", mmap_mode="r", allow_pickle=False)
             lexical = LexicalIndex.load(folder / "bm25", len(chunks))
@@ -704,9 +709,12 @@ class IndexStore:
         index_type: str = "auto",
         approx_above: int = APPROX_ABOVE,
         log: Callable[[str], None] = _stderr,
+        read_limit: tuple[float, float] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        mmap_dense: bool = False,
     ):
         self.root = Path(root)
+        self.mmap_dense = mmap_dense  # another store searches: the FAISS file is memory-mapped
         self.on_progress = on_progress  # (texts embedded, texts to embed) after every batch
         self.log = log  # a line when a build starts and one when it ends
         self.corpus_dir = Path(corpus_dir)
@@ -717,6 +725,8 @@ class IndexStore:
         self.index_type = check_index_type(index_type)
         self.approx_above = approx_above
         self.last_scan: CorpusScan | None = None
+        # (seconds per file, seconds per PDF page) a reader may take (Settings.read_seconds...)
+        self.read_limit = read_limit or (None, None)
 
     @property
     def current(self) -> Path:
@@ -765,7 +775,7 @@ class IndexStore:
 
     def scan(self) -> CorpusScan:
         """The corpus as it is now; every unreadable file is reported through ``notify``."""
-        scan = scan_corpus(self.corpus_dir, self.cache_dir)
+        scan = scan_corpus(self.corpus_dir, self.cache_dir, *self.read_limit)
         self.last_scan = scan
         for message in scan.problems.values():
             self.notify(f"skipped {message}")
@@ -779,7 +789,7 @@ class IndexStore:
         if reason is None:
             for attempt in range(2):
                 try:
-                    return Index.read(self.current.resolve())
+                    return Index.read(self.current.resolve(), mmap_dense=self.mmap_dense)
                 except IndexReadError as exc:
                     # another process may have just installed a new build: look once more
                     reason = str(exc)
@@ -842,7 +852,7 @@ class IndexStore:
         if not self.current.exists():
             return None
         try:
-            return Index.read(self.current.resolve())
+            return Index.read(self.current.resolve(), mmap_dense=self.mmap_dense)
         except IndexReadError:
             return None
 
