@@ -325,3 +325,19 @@ def test_an_upload_hears_the_builds_progress(tiny_bot, tmp_path):
     total = seen[-1][1]
     assert seen[0] == (0, total) and seen[-1] == (total, total) and total > 0
     assert "upload.md" in tiny_bot.index.manifest["corpus"]
+
+
+def test_a_checkpoint_that_cannot_be_written_does_not_stop_the_build(
+    wide_corpus, tmp_path, monkeypatch
+):
+    from rag.index.checkpoint import Checkpoint
+
+    def full_disk(self, *args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Checkpoint, "add", full_disk)
+    embedder = DyingEmbedder()
+    index = _store(wide_corpus, tmp_path / "idx", embedder).build()
+    assert index.manifest["n_chunks"] > 0 and embedder.texts == sum(
+        index.manifest["embedded"].values()
+    )

@@ -382,9 +382,13 @@ class Index:
             on_progress(0, total)
 
         def on_batch(texts, vecs, toks) -> None:
-            nonlocal done
+            nonlocal done, checkpoint
             if checkpoint is not None:
-                checkpoint.add(texts, vecs, toks)
+                try:
+                    checkpoint.add(texts, vecs, toks)
+                except OSError:  # a full disk: the build goes on, it just cannot resume
+                    checkpoint.close()
+                    checkpoint = None
             done += len(texts)
             if on_progress is not None:
                 on_progress(done, total)
