@@ -308,9 +308,9 @@ def map_repairs(doc: Document, start: int, end: int, edits) -> tuple:
 
 
 def table_row_texts(doc: Document, section: Section, blocks: list[Block]) -> dict[int, str]:
-    """Display text of each table row among ``blocks`` (list items ``a | b | c`` in runs of two
-    or more), by block index: the row with its label, column headers and unit
-    (``rag.table_rows``)."""
+    """Display text of each table row among ``blocks`` (list items ``a | b | c``; one short line
+    between two rows does not end their table), by block index: the row with its label, column
+    headers and unit (``rag.table_rows``)."""
     from rag.table_rows import CONTEXT_CHARS, row_cells, table_texts
 
     runs: list[list[tuple[int, list[str]]]] = []
@@ -319,11 +319,16 @@ def table_row_texts(doc: Document, section: Section, blocks: list[Block]) -> dic
         if cells is None:
             continue
         prev = runs[-1][-1][0] if runs else -2
-        if prev == i - 1 and blocks[prev].list_id == b.list_id:
+        # a table goes on over one short line between its rows (a label alone: "Assets")
+        between = blocks[prev + 1 : i] if prev >= 0 else []
+        if prev == i - 1 or (
+            len(between) == 1
+            and between[0].kind == "paragraph"
+            and between[0].char_end - between[0].char_start <= 80
+        ):
             runs[-1].append((i, cells))
         else:
             runs.append([(i, cells)])
-    runs = [r for r in runs if len(r) >= 2]
     tables = []
     for run in runs:
         start = blocks[run[0][0]].char_start

@@ -146,7 +146,7 @@ def format_answer(answer) -> str:
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
-        for c in answer.citations:
+        for c in [*answer.citations, *getattr(answer, "conflicts", [])]:
             lines.append(
                 f"  [{c.number}] {c.heading} — {c.document}, {c.where}"
                 + (f" (the file {c.changed} since it was indexed)" if c.changed else "")

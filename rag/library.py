@@ -137,7 +137,8 @@ def add_file(
     tmp_target = corpus_dir / f".{target.name}.{os.getpid()}.part"
     shutil.copyfile(source, tmp_target)
     os.replace(tmp_target, target)  # appears whole, never half-written
-    pages = f", {len(doc.pages)} pages" if doc.pages else ""
+    n = len(doc.pages or [])
+    pages = f", {n} page{'' if n == 1 else 's'}" if n else ""
     return Added(target.name, "added", f"{target.name}: added ({doc.kind}{pages})", doc.kind)
 
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 ROW_SEP = "|"
 CURRENCY = {"$", "€", "£", "¥", "US$", "C$"}
-UNIT_RE = re.compile(r"\bin\s+(millions|thousands|billions)\b", re.I)
+UNIT_RE = re.compile(r"(?:\bin\s+|\(\s*)(millions|thousands|billions)\b", re.I)
 HEADER_TOKEN_RE = re.compile(
     r"(?:(?:Q[1-4]|H[12]|FY)\s*)?(?:19|20)\d\d\b|\b(?:Q[1-4]|H[12])\b", re.I
 )
@@ -164,8 +164,10 @@ def table_texts(tables: Sequence[tuple[str, list[list[str]]]]) -> list[list[str]
         headers = table_headers(rows)
         line_headers: list[str] = []
         lines = [ln for ln in above.splitlines() if ln.strip()]
-        if lines:
-            line_headers = header_tokens(lines[-1])
+        for line in reversed(lines[-3:]):  # the nearest line of periods (a label alone between)
+            line_headers = header_tokens(line)
+            if line_headers:
+                break
         unit = unit_of(above[-CONTEXT_CHARS:] + " " + " ".join(" ".join(r) for r in rows[:3]))
         out.append(
             [compose(cells, h, line_headers, unit) for cells, h in zip(rows, headers, strict=True)]

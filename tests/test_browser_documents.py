@@ -74,6 +74,13 @@ def test_the_bundled_profile_shows_no_control_that_fails(browser, tmp_path):  # 
             assert page.get_by_text("read-only").count() == 1  # said once
             page.locator("#doc-table", has_text="sensetime_profile.md").wait_for()
             assert table_names(page) == ["sensetime_profile.md"]
+        # the upload route refuses too (no file reaches the temporary folder)
+        import httpx
+
+        r = httpx.post(
+            url + "gradio_api/upload", files=[("files", ("a.md", b"# A\n\nText.\n"))], timeout=10
+        )
+        assert r.status_code == 403 and "read-only" in r.json()["error"]
     finally:
         demo.close()
 

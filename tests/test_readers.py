@@ -432,3 +432,23 @@ def test_running_lines_are_dropped_wherever_the_page_ends():
         [ln.text for ln in p] == [f"Body {WORDS[n]} sits in the middle."]
         for n, p in enumerate(pages, 1)
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "cells"),
+    [
+        ("Stock on hand 4,120 3,877", ["Stock on hand", "4,120", "3,877"]),
+        ("Cash at bank $ 1,002 $ 987", ["Cash at bank", "$", "1,002", "$", "987"]),
+        ("Held for sale 12 —", ["Held for sale", "12", "—"]),
+        ("Margin change (1.5)% 2.0%", ["Margin change", "(1.5)%", "2.0%"]),
+        ("Sales rose 5% in 2024 and 2023", None),  # prose
+        ("The firm had 9,000 staff in 2024", None),
+        ("Years ended 2024 2023", ["Years ended", "2024", "2023"]),  # a header row downstream
+        ("Paid in 2024 1,200", None),  # a year among figures: prose, not a row
+        ("12 34", None),  # no label
+    ],
+)
+def test_an_unruled_statement_line_is_a_row(line, cells):
+    from rag.readers.pdf import _text_row
+
+    assert _text_row(line) == cells

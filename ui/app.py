@@ -627,6 +627,7 @@ def serve(
         quota_bytes=int(settings.upload_quota_mb * 2**20),
         total_quota_bytes=int(settings.upload_total_quota_mb * 2**20),
         spool_dir=str(upload_dir),
+        closed=library_note(settings, host, bool(auth)),
     )
     try:
         demo.launch(

@@ -52,8 +52,10 @@ class UploadGuard:
         max_files: int = MAX_FILES,
         total_quota_bytes: int | None = None,
         spool_dir: str | Path | None = None,
+        closed: str | None = None,
     ):
         self.app = app
+        self.closed = closed  # why this chat takes no documents (``ui.app.library_note``)
         self.max_file_bytes = max_file_bytes
         self.quota_bytes = quota_bytes
         self.total_quota_bytes = total_quota_bytes  # all users together; None: no limit
@@ -105,6 +107,8 @@ class UploadGuard:
             return await reply_json(
                 send, 403, "uploads are accepted only from this chat's own page"
             )
+        if self.closed:
+            return await reply_json(send, 403, self.closed)
         user = _user(scope, headers)
         limit = self.max_files * self.max_file_bytes + 2**16  # files plus multipart headers
         declared = headers.get(b"content-length")

@@ -355,7 +355,7 @@ def _tables(
     tables = []
     for table in TableFinder(fake, {}).tables:
         rows = table.rows
-        if len(rows) < 2:
+        if len(rows) < 2 or len(rows[0].cells) < 2:  # one column is no table: lines stay lines
             continue
         x0, t0, x1, b0 = table.bbox
         cells = [[[] if c is not None else None for c in row.cells] for row in rows]
@@ -630,6 +630,12 @@ def _render_page(lines: list[Line]) -> str:
                 out.append("#" * ln.heading + " " + text + "\n\n")
             prev = ln
             continue
+        cells = _text_row(text)
+        if cells is not None:  # a statement's line without ruling: a table row of its own
+            flush()
+            out.append("- " + " | ".join(cells) + "\n")
+            prev = None
+            continue
         marker = _bullet(text)
         if ln.bullet or marker is not None:
             flush()
@@ -650,6 +656,32 @@ def _render_page(lines: list[Line]) -> str:
         prev = ln
     flush()
     return "".join(out)
+
+
+_FIGURE = r"(?:\(?\d[\d,]*(?:\.\d+)?\)?%?|[—–-])"
+TEXT_ROW_RE = re.compile(
+    rf"^(?P<label>[^\d$€£(].*?)\s+(?P<values>(?:[$€£]\s?)?{_FIGURE}"
+    rf"(?:\s+(?:[$€£]\s?)?{_FIGURE})+)$"
+)
+
+
+def _text_row(text: str) -> list[str] | None:
+    """The cells of a line that reads as a table row without ruling ("Inventories 9,059 8,020",
+    "Cash $ 1,944 $ 1,786"): a label with letters, then two or more figures or dashes, one at
+    least with a digit and none a bare year unless all are (a row of column years). None for
+    other lines."""
+    m = TEXT_ROW_RE.match(text)
+    if not m or len(m["label"]) > 160 or not re.search(r"[A-Za-z]{2}", m["label"]):
+        return None
+    values = m["values"].replace("$ ", "$").replace("€ ", "€").replace("£ ", "£").split()
+    figures = [v for v in values if any(ch.isdigit() for ch in v)]
+    years = [v for v in figures if re.fullmatch(r"(?:19|20)\d\d", v)]
+    if not figures or (years and len(years) != len(values)):
+        return None
+    cells = [m["label"].strip()]
+    for v in values:
+        cells.extend([v[0], v[1:]] if v[0] in "$€£" else [v])
+    return cells
 
 
 def _below(prev: Line, ln: Line) -> bool:
