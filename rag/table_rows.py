@@ -84,6 +84,14 @@ def header_tokens(text: str) -> list[str]:
     return tail.group(0).split() if tail else []
 
 
+def only_periods(text: str) -> bool:
+    """A line that names column periods and nothing else ("2022 2021 2020"): a header, not a
+    statement to quote."""
+    tokens = HEADER_TOKEN_RE.findall(text)
+    rest = HEADER_TOKEN_RE.sub(" ", text)
+    return len(tokens) >= 2 and not re.search(r"[A-Za-z]{2,}", rest)
+
+
 def unit_of(text: str) -> str:
     """ "millions", "thousands" or "billions" when ``text`` says the figures are in them."""
     found = UNIT_RE.findall(text)
