@@ -310,8 +310,9 @@ def map_repairs(doc: Document, start: int, end: int, edits) -> tuple:
 def table_row_texts(doc: Document, section: Section, blocks: list[Block]) -> dict[int, str]:
     """Display text of each table row among ``blocks`` (list items ``a | b | c``; one short line
     between two rows does not end their table), by block index: the row with its label, column
-    headers and unit (``rag.table_rows``)."""
-    from rag.table_rows import CONTEXT_CHARS, row_cells, table_texts
+    headers and unit (``rag.table_rows``); ``""`` for the line of column years just above a table
+    (its rows carry the years)."""
+    from rag.table_rows import CONTEXT_CHARS, only_periods, row_cells, table_texts
 
     runs: list[list[tuple[int, list[str]]]] = []
     for i, b in enumerate(blocks):
@@ -338,13 +339,22 @@ def table_row_texts(doc: Document, section: Section, blocks: list[Block]) -> dic
     for run, texts in zip(runs, table_texts(tables), strict=True):
         for (i, _), text in zip(run, texts, strict=True):
             out[i] = text
+        # the line of years above a table: its rows now carry them; not a unit of its own
+        for j in range(run[0][0] - 1, max(run[0][0] - 4, -1), -1):
+            b = blocks[j]
+            if b.kind == "paragraph" and only_periods(doc.text[b.char_start : b.char_end]):
+                out[j] = ""
+                break
     return out
 
 
 def block_units(
     doc: Document, block: Block, index: int, repair: bool = False, row: str | None = None
 ) -> list[Unit]:
-    """The units of one block; ``row``: the block is a table row, one unit with that text."""
+    """The units of one block; ``row``: the block is a table row, one unit with that text
+    (``""``: a table's line of column years, no unit)."""
+    if row == "":
+        return []
     if row is not None:
         return [
             Unit(

@@ -1,10 +1,10 @@
 """Table rows as quotable units: a row of a table, read with its row label and column headers.
 
 The readers write a table as one list item per row, ``label | cell | cell``. Quoted as it stands, a
-row of figures loses its columns: ``Net sales | $ | 34,229 | | $ | 35,355`` does not say which year
+row of figures loses its columns: ``Net sales | $ | 4,210 | | $ | 3,985`` does not say which year
 each figure belongs to. Here each row of such a table gets the display text a reader needs::
 
-    Net sales — 2022: $34,229; 2021: $35,355 (millions)
+    Net sales — 2024: $4,210; 2023: $3,985 (millions)
 
 - the row label is the row's first cell;
 - its values are the other non-empty cells, with a lone currency sign joined to the figure after it
@@ -82,6 +82,14 @@ def header_tokens(text: str) -> list[str]:
     # "... In millions, except per share amounts 2022 2021 2020": the years that end the line
     tail = re.search(r"(?:(?<!\d)(?:19|20)\d\d\s*){2,}$", text.strip())
     return tail.group(0).split() if tail else []
+
+
+def only_periods(text: str) -> bool:
+    """A line that names column periods and nothing else ("2022 2021 2020"): a header, not a
+    statement to quote."""
+    tokens = HEADER_TOKEN_RE.findall(text)
+    rest = HEADER_TOKEN_RE.sub(" ", text)
+    return len(tokens) >= 2 and not re.search(r"[A-Za-z]{2,}", rest)
 
 
 def unit_of(text: str) -> str:

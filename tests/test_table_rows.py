@@ -85,3 +85,8 @@ def test_the_chunker_makes_each_row_one_unit_with_its_headers():
         "Other items. Really — 2025: 3; 2024: 4 (millions)",  # not split at the full stop
     ]
     assert text[rows[0].char_start : rows[0].char_end].startswith("- Net widgets | $")
+    # the line of years is the rows' header now, not a quotable unit of its own
+    assert [u.text for u in chunk.units if u.kind != "item"] == [
+        "Amounts in millions.",
+        "After the table.",
+    ]

@@ -666,8 +666,8 @@ TEXT_ROW_RE = re.compile(
 
 
 def _text_row(text: str) -> list[str] | None:
-    """The cells of a line that reads as a table row without ruling ("Inventories 9,059 8,020",
-    "Cash $ 1,944 $ 1,786"): a label with letters, then two or more figures or dashes, one at
+    """The cells of a line that reads as a table row without ruling ("Stock on hand 4,120 3,877",
+    "Cash at bank $ 1,002 $ 987"): a label with letters, then two or more figures or dashes, one at
     least with a digit and none a bare year unless all are (a row of column years). None for
     other lines."""
     m = TEXT_ROW_RE.match(text)
