@@ -9,6 +9,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 SQUAD ?= ../shared/datasets/squad2-dev
+FINANCEBENCH ?= ../shared/datasets/financebench-dev
 
 .PHONY: setup run test gate lint format index eval train bench load browser-deps clean
 
@@ -58,6 +59,15 @@ gate: setup
 	    --fail-under accuracy=0.41 --fail-under must_include_recall=0.74 \
 	    --fail-under abstention_f1=0.19; \
 	else echo "gate: $(SQUAD) not found, the SQuAD 2.0 gate is skipped"; fi
+	# real filings (FinanceBench; eval/financebench/): the three small filings tagged `ci`
+	@if [ -d $(FINANCEBENCH) ]; then \
+	  $(BIN)/python eval/financebench/build.py --data $(FINANCEBENCH) --out eval/runs/fb-questions.jsonl \
+	    --corpus eval/runs/fb-ci-corpus --set ci && \
+	  $(BIN)/rag eval eval/financebench/questions.jsonl --corpus eval/runs/fb-ci-corpus --tag ci \
+	    --out eval/runs/ci-financebench --fail-under page_hit@k=0.83 \
+	    --fail-under cited_page_precision=0.9 --fail-under abstention_recall=0.25 \
+	    --fail-under accuracy=0.1; \
+	else echo "gate: $(FINANCEBENCH) not found, the FinanceBench gate is skipped"; fi
 
 eval: setup
 	$(BIN)/rag eval eval/questions.jsonl --compare dense,bm25,hybrid

@@ -65,6 +65,7 @@ def run_process(cmd: list[str], env: dict | None = None, cwd: Path | None = None
     proc.stderr.close()
     return {
         "wall_s": round(t_end - t0, 4),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 4),  # all its threads
         "first_output_s": round(t_first - t0, 4) if first else None,
         "maxrss_mib": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
         "returncode": proc.returncode,

@@ -147,7 +147,7 @@ folder, db, store_kind = sys.argv[1], sys.argv[2], sys.argv[3]
 texts = json.loads(sys.stdin.read())
 base = status('VmRSS')
 if store_kind != 'none':
-    index = rag.index.Index.read(pathlib.Path(folder))
+    index = rag.index.Index.read(pathlib.Path(folder), mmap_dense=store_kind == 'milvus')
     store = None
     if store_kind == 'milvus':
         store = rag.index.milvus.MilvusStore(db, 'bench', index.dimension)

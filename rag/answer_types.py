@@ -90,6 +90,7 @@ class Answer:
     generator: str = "extractive"  # "llm" when the shown text is the checked LLM answer
     checked_sentences: list[CheckedSentence] = field(default_factory=list)  # before removal
     fallback_reason: str | None = None  # why an LLM answer was asked for but not shown
+    conflicts: list[Citation] = field(default_factory=list)  # other documents that disagree
     # the documents the citations quote, in order: document, title, entity, period, type
     documents: list[dict] = field(default_factory=list)
     # the filter it was answered under (Filters.to_dict() and a reason), None: every document
@@ -128,6 +129,7 @@ class Answer:
             "fallback_reason": self.fallback_reason,
             "documents": [dict(d) for d in self.documents],
             "scope": None if self.scope is None else dict(self.scope),
+            "conflicts": [c.to_dict() for c in self.conflicts],
         }
 
     @property

@@ -35,7 +35,7 @@ from rag.answer.model import DEFAULT_PATH, AnswerModel
 from rag.answer_types import Answer
 from rag.chunking import Chunker
 from rag.corpus_stats import CorpusStats
-from rag.documents import page_of
+from rag.documents import EmptyCorpusError, page_of
 from rag.embedding import Embedder
 from rag.encoders import make_embedder
 from rag.filters import Filters
@@ -82,6 +82,21 @@ def file_state(path: Path, info: dict) -> str:
     except OSError:
         return "was removed"
     return "" if digest == info.get("sha256") else "has changed"
+
+
+class EmptyIndex:
+    """What an empty corpus serves: no chunks, and the reason (unreadable files, if any)."""
+
+    def __init__(self, reason: str = "", problems: dict | None = None):
+        self.reason = reason
+        self.manifest: dict = {
+            "documents": {},
+            "corpus": {},
+            "problems": dict(problems or {}),
+            "duplicates": {},
+        }
+        self.chunks: list = []
+        self.by_id: dict = {}
 
 
 class Serving(NamedTuple):
@@ -174,11 +189,17 @@ class Chatbot:
         if self._embedder is None:
             s = self.settings
             self._embedder = make_embedder(
-                s.model, s.encoder, s.models_dir(), cache_size=s.cache_size
+                s.model,
+                s.encoder,
+                s.models_dir(),
+                cache_size=s.cache_size,
+                precision=s.encoder_precision,
             )
         return self._embedder
 
-    def store(self) -> IndexStore:
+    def store(self, on_progress=None) -> IndexStore:
+        """The index store of these settings; ``on_progress(done, total)`` hears a build's
+        progress in texts embedded, batch by batch."""
         s = self.settings
         kwargs = {} if self._notify is None else {"notify": self._notify}
         return IndexStore(
@@ -189,7 +210,11 @@ class Chatbot:
             s.batch_size,
             index_type=s.index_type,
             approx_above=s.approx_above,
-            answer_model=self.answer_model.version if self.answer_model else None,
+            read_limit=(s.read_seconds, s.read_seconds_per_page),
+            # the answer model is not index content: switching it (or any query-time setting)
+            # serves the same build, never rebuilds it
+            on_progress=on_progress,
+            mmap_dense=s.store == "milvus",  # Milvus searches; FAISS only gives a few vectors
             **kwargs,
         )
 
@@ -212,7 +237,11 @@ class Chatbot:
             if self._index is None:
                 apply_offline_env()
                 signature = self.corpus_signature()
-                index = self.store().load_or_build()
+                store = self.store()
+                try:
+                    index = store.load_or_build()
+                except EmptyCorpusError as exc:  # a valid state: nothing to answer from yet
+                    index = EmptyIndex(str(exc), getattr(store.last_scan, "problems", None))
                 self._signature = signature
                 self._checked = time.monotonic()
                 self.embedder.warm_up()
@@ -241,6 +270,10 @@ class Chatbot:
         """Serve questions from ``index``: its retriever, reranker and composer, its words'
         vectors pinned in the embedder's cache (so composing an answer needs no model call per
         word)."""
+        if isinstance(index, EmptyIndex):
+            self._serving = None
+            self._index, self._retriever, self._composer, self._stats = index, None, None, None
+            return
         s, a = self.settings, self.settings.answer
         stats = CorpusStats(index, self.embedder, a.ubiquitous_share)
         store = None
@@ -303,9 +336,10 @@ class Chatbot:
             link = None
         return (tuple(entries), link)
 
-    def refresh(self, wait: bool = False, force: bool = False) -> bool:
+    def refresh(self, wait: bool = False, force: bool = False, on_progress=None) -> bool:
         """Bring the served index up to date with the corpus folder. Returns whether it changed
-        (``wait``) or a refresh was started in the background (not ``wait``)."""
+        (``wait``) or a refresh was started in the background (not ``wait``). With ``wait``,
+        ``on_progress(done, total)`` hears the build's progress (texts embedded)."""
         if self._index is None:
             self.warm_up()
             return True
@@ -313,7 +347,7 @@ class Chatbot:
         if signature == self._signature and not force:
             return False
         if wait:
-            return self._rebuild(signature)
+            return self._rebuild(signature, on_progress)
         if self._refreshing is None or not self._refreshing.is_alive():
             self._refreshing = threading.Thread(
                 target=self._rebuild, args=(signature,), name="rag-refresh", daemon=True
@@ -321,12 +355,15 @@ class Chatbot:
             self._refreshing.start()
         return True
 
-    def _rebuild(self, signature) -> bool:
+    def _rebuild(self, signature, on_progress=None) -> bool:
         with self._build_lock:
             if signature == self._signature:
                 return False
+            store = self.store(on_progress)
             try:
-                index = self.store().load_or_build()
+                index = store.load_or_build()
+            except EmptyCorpusError as exc:  # the last document went: serve "no documents"
+                index = EmptyIndex(str(exc), getattr(store.last_scan, "problems", None))
             except Exception as exc:  # noqa: BLE001 - keep serving the index we have
                 (self._notify or _stderr)(f"could not refresh the index: {exc}")
                 return False
@@ -413,6 +450,25 @@ class Chatbot:
                 + ", so it only looks like the Latin name."
             )
 
+    def _no_documents(self, question: str, mode: str, k: int, notices: list, t0: float) -> Answer:
+        """The answer of an empty corpus: abstained, saying so and how to add documents."""
+        why = getattr(self._index, "reason", "")
+        return Answer(
+            question=question,
+            rewritten_query=question,
+            text="There are no documents to answer from yet.",
+            citations=[],
+            abstained=True,
+            reason="the corpus folder holds no readable document: add one (the Documents panel, "
+            "or `rag add FILE`)" + (f"; {why}" if why and "no non-empty" not in why else ""),
+            score=0.0,
+            threshold=self.settings.abstain_threshold,
+            mode=mode,
+            k=k,
+            notices=list(notices),
+            timings_ms={"total": (time.perf_counter() - t0) * 1000},
+        )
+
     def limit_answers(self, slots: int | None) -> None:
         """Compose at most ``slots`` answers at once (None: no limit). Only the extractive stage
         holds a slot: an answer waiting on the LLM endpoint has given its slot back (the
@@ -461,16 +517,34 @@ class Chatbot:
         # the focused query's token vectors (the encoder keeps them from the pass just made)
         q_tokens = self.embedder.embed_tokens([focus])[0] if index.has_tokens else None
         t1 = time.perf_counter()
-        if mode == "hybrid":
-            pool = serving.retriever.retrieve(
-                query, qvec, max(k, self.settings.answer.rerank_pool), mode, filters
-            )
-            passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
-        else:
-            passages = serving.retriever.retrieve(query, qvec, k, mode, filters)
+        # a question naming a document's subject, with no filter of the user's: its documents
+        about = self._about(query, serving) if filters is None or filters.empty else None
+        for chosen in [about, filters] if about is not None else [filters]:
+            if mode == "hybrid":
+                pool = serving.retriever.retrieve(
+                    query, qvec, max(k, self.settings.answer.rerank_pool), mode, chosen
+                )
+                passages = serving.reranker.run(query, pool, fvec, k, q_tokens)
+            else:
+                passages = serving.retriever.retrieve(query, qvec, k, mode, chosen)
+            if passages:
+                break
         t2 = time.perf_counter()
         timings = {"embed": (t1 - t0) * 1000, "retrieve": (t2 - t1) * 1000}
         return passages, fvec, q_tokens, timings
+
+    @staticmethod
+    def _about(query: str, serving: Serving):
+        """The documents a query naming a document's subject is answered from (``CorpusStats.
+        subject_documents``): a one-line note that never mentions "SenseTime" takes no part in
+        answering a question about SenseTime, so it moves none of its answers. None: all."""
+        from rag.filters import Filters
+        from rag.lexical import terms
+
+        about = serving.stats.subject_documents(set(terms(query)))
+        if not about or len(about) >= len(serving.stats.doc_terms):
+            return None
+        return Filters.make(documents=about)
 
     def _clean_history(self, history) -> list[str]:
         """Earlier user questions, cleaned and cut like a question; empty ones dropped. Raises
@@ -507,6 +581,8 @@ class Chatbot:
         question, _ = clean_question(question, s.max_question_chars, s.max_input_chars)
         self.warm_up()
         mode = check_mode(mode or self.settings.mode)
+        if self._serving is None:
+            return []
         chosen = self.check_filters(filters, self._serving.index)
         return self._search(question, k or self.settings.k, mode, filters=chosen)[0]
 
@@ -580,6 +656,8 @@ class Chatbot:
         self.warm_up()
         self._maybe_refresh()
         serving = self._serving
+        if serving is None:  # an empty corpus
+            return self._no_documents(question, mode, k, notices, t0)
         index = serving.index
         chosen = self.check_filters(filters, index)
         slots = self._answer_slots

@@ -307,7 +307,68 @@ def map_repairs(doc: Document, start: int, end: int, edits) -> tuple:
     return tuple(out)
 
 
-def block_units(doc: Document, block: Block, index: int, repair: bool = False) -> list[Unit]:
+def table_row_texts(doc: Document, section: Section, blocks: list[Block]) -> dict[int, str]:
+    """Display text of each table row among ``blocks`` (list items ``a | b | c``; one short line
+    between two rows does not end their table), by block index: the row with its label, column
+    headers and unit (``rag.table_rows``); ``""`` for the line of column years just above a table
+    (its rows carry the years)."""
+    from rag.table_rows import CONTEXT_CHARS, only_periods, row_cells, table_texts
+
+    runs: list[list[tuple[int, list[str]]]] = []
+    for i, b in enumerate(blocks):
+        cells = row_cells(doc.text[b.char_start : b.char_end]) if b.kind == "item" else None
+        if cells is None:
+            continue
+        prev = runs[-1][-1][0] if runs else -2
+        # a table goes on over one short line between its rows (a label alone: "Assets")
+        between = blocks[prev + 1 : i] if prev >= 0 else []
+        if prev == i - 1 or (
+            len(between) == 1
+            and between[0].kind == "paragraph"
+            and between[0].char_end - between[0].char_start <= 80
+        ):
+            runs[-1].append((i, cells))
+        else:
+            runs.append([(i, cells)])
+    tables = []
+    for run in runs:
+        start = blocks[run[0][0]].char_start
+        above = doc.text[max(section.char_start, start - CONTEXT_CHARS) : start]
+        tables.append((above, [cells for _, cells in run]))
+    out: dict[int, str] = {}
+    for run, texts in zip(runs, table_texts(tables), strict=True):
+        for (i, _), text in zip(run, texts, strict=True):
+            out[i] = text
+        # the line of years above a table: its rows now carry them; not a unit of its own
+        for j in range(run[0][0] - 1, max(run[0][0] - 4, -1), -1):
+            b = blocks[j]
+            if b.kind == "paragraph" and only_periods(doc.text[b.char_start : b.char_end]):
+                out[j] = ""
+                break
+    return out
+
+
+def block_units(
+    doc: Document, block: Block, index: int, repair: bool = False, row: str | None = None
+) -> list[Unit]:
+    """The units of one block; ``row``: the block is a table row, one unit with that text
+    (``""``: a table's line of column years, no unit)."""
+    if row == "":
+        return []
+    if row is not None:
+        return [
+            Unit(
+                text=row,
+                char_start=block.char_start,
+                char_end=block.char_end,
+                line=doc.line_of(block.char_start),
+                block=index,
+                kind="item",
+                depth=block.depth,
+                parent=block.parent,
+                list_id=block.list_id,
+            )
+        ]
     raw = doc.text[block.char_start : block.char_end]
     spans = sentence_spans(raw, block.char_start)
     units = []
@@ -435,7 +496,8 @@ class Chunker:
 
     def chunk_section(self, doc: Document, section: Section) -> list[Chunk]:
         blocks = split_blocks(doc, section)
-        units = [block_units(doc, b, i, self.repair) for i, b in enumerate(blocks)]
+        rows = table_row_texts(doc, section, blocks)
+        units = [block_units(doc, b, i, self.repair, rows.get(i)) for i, b in enumerate(blocks)]
         # pieces: (char_start, char_end, units) that are each within the limit
         pieces: list[tuple[int, int, list[Unit]]] = []
         for block, bunits in zip(blocks, units, strict=True):

@@ -146,7 +146,7 @@ def format_answer(answer) -> str:
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
-        for c in answer.citations:
+        for c in [*answer.citations, *getattr(answer, "conflicts", [])]:
             lines.append(
                 f"  [{c.number}] {c.heading} — {c.document}, {c.where}"
                 + (f" (the file {c.changed} since it was indexed)" if c.changed else "")
@@ -242,16 +242,60 @@ def add(
 def remove(
     names: Annotated[list[str], typer.Argument(help="Document names, as `rag docs` lists them.")],
     corpus: CorpusOpt = None,
-    no_index: Annotated[bool, typer.Option("--no-index", help="Only delete the file.")] = False,
+    no_index: Annotated[bool, typer.Option("--no-index", help="Only move the file.")] = False,
 ) -> None:
-    """Remove documents from the corpus folder and from the index."""
+    """Remove documents from the corpus folder (into the trash: `rag restore` brings them back)
+    and from the index."""
     from rag.library import remove_document
 
     bot = _quiet_bot(corpus)
+    s = bot.settings
     for name in names:
-        typer.echo(f"removed {remove_document(bot.settings.corpus_dir, name)}")
+        removed = remove_document(s.corpus_dir, name, s.trash_dir())
+        typer.echo(f"removed {removed} (`rag restore {removed}` brings it back)")
+    if not no_index:
+        _build_or_empty(bot)
+
+
+@app.command()
+@user_errors
+def restore(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Removed documents to bring back; none: list what the trash holds."),
+    ] = None,
+    corpus: CorpusOpt = None,
+    no_index: Annotated[bool, typer.Option("--no-index", help="Only move the file.")] = False,
+) -> None:
+    """Bring removed documents back from the trash (the latest removal of each name)."""
+    from rag.library import restore_document, trash_entries
+
+    bot = _quiet_bot(corpus)
+    s = bot.settings
+    if not names:
+        entries = trash_entries(s.trash_dir(), s.corpus_dir)
+        if not entries:
+            typer.echo("the trash holds no document removed from this corpus")
+        for e in entries:
+            typer.echo(f"{e['path']}  (removed {e['removed']})")
+        return
+    for name in names:
+        typer.echo(f"restored {restore_document(s.trash_dir(), s.corpus_dir, name)}")
     if not no_index:
         _build(bot)
+
+
+def _build_or_empty(bot) -> None:
+    """``_build``, where an empty corpus is a valid result (the last document was removed)."""
+    from rag.documents import EmptyCorpusError
+
+    try:
+        _build(bot)
+    except EmptyCorpusError:
+        typer.echo(
+            f"the corpus {bot.settings.corpus_dir} holds no document now; questions are answered "
+            'with "no documents" until you add one (`rag add FILE`)'
+        )
 
 
 @app.command()

@@ -189,10 +189,12 @@ def load_document(
     root: Path | None = None,
     cache_dir: Path | None = None,
     time_limit: float | None = None,
+    per_page: float | None = None,
 ) -> Document:
     """Read one document of any supported type. Raises CorpusError naming the file when it cannot.
 
-    PDF, Word and HTML are parsed in a child process with a time limit (``rag.readers.sandbox``);
+    PDF, Word and HTML are parsed in a child process with a time limit (``rag.readers.sandbox``:
+    ``time_limit`` seconds plus ``per_page`` for each page of a PDF; None: the defaults);
     with ``cache_dir`` their extracted text is kept by content hash, so an unchanged file is
     parsed once."""
     path = Path(path)
@@ -228,7 +230,7 @@ def load_document(
         ) from None
     digest = hashlib.sha256(data).hexdigest()
     try:
-        extracted = _extract_cached(data, digest, path.name, cache_dir, time_limit)
+        extracted = _extract_cached(data, digest, path.name, cache_dir, time_limit, per_page)
     except ReadError as exc:
         raise CorpusError(f"{path}: {exc}") from None
     doc_id = path.absolute().relative_to(root.absolute()).as_posix()
@@ -249,13 +251,15 @@ def load_document(
     )
 
 
-def _extract_cached(data: bytes, digest: str, name: str, cache_dir: Path | None, time_limit):
+def _extract_cached(
+    data: bytes, digest: str, name: str, cache_dir: Path | None, time_limit, per_page=None
+):
     from rag.readers import Extracted, extract
 
     kind = sniff(data, name)
     if kind not in SANDBOXED:
         return extract(data, kind)
-    from rag.readers.sandbox import TIME_LIMIT, extract_isolated, readers_version
+    from rag.readers.sandbox import PER_PAGE, TIME_LIMIT, extract_isolated, readers_version
 
     cached = None
     if cache_dir is not None:
@@ -264,7 +268,12 @@ def _extract_cached(data: bytes, digest: str, name: str, cache_dir: Path | None,
             return Extracted(**json.loads(cached.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
             pass
-    extracted = extract_isolated(data, kind, time_limit or TIME_LIMIT)
+    extracted = extract_isolated(
+        data,
+        kind,
+        TIME_LIMIT if time_limit is None else time_limit,
+        per_page=PER_PAGE if per_page is None else per_page,
+    )
     if cached is not None:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -328,7 +337,10 @@ class CorpusScan:
 
 
 def scan_corpus(
-    corpus_dir: Path, cache_dir: Path | None = None, time_limit: float | None = None
+    corpus_dir: Path,
+    cache_dir: Path | None = None,
+    time_limit: float | None = None,
+    per_page: float | None = None,
 ) -> CorpusScan:
     """Read every document of ``corpus_dir`` that can be read; empty files are skipped silently,
     unreadable ones are named in ``problems`` and the rest still index. Content identity is the
@@ -343,7 +355,7 @@ def scan_corpus(
     for path in sorted(files, key=lambda p: (p.is_symlink(), str(p))):
         rel = path.relative_to(corpus_dir).as_posix()
         try:
-            doc = load_document(path, corpus_dir, cache_dir, time_limit)
+            doc = load_document(path, corpus_dir, cache_dir, time_limit, per_page)
         except CorpusError as exc:
             problems[rel] = str(exc)
             continue
@@ -358,10 +370,15 @@ def scan_corpus(
     return CorpusScan(docs=docs, problems=problems, duplicates=duplicates)
 
 
+class EmptyCorpusError(CorpusError):
+    """The corpus folder holds no readable, non-empty document. Not an error for the chat (it
+    starts, and says there are no documents) or ``rag remove`` (removing the last document)."""
+
+
 def empty_corpus_error(corpus_dir: Path, problems: dict[str, str]) -> CorpusError:
     if problems:
-        return CorpusError("; ".join(problems.values()))
-    return CorpusError(
+        return EmptyCorpusError("; ".join(problems.values()))
+    return EmptyCorpusError(
         f"{corpus_dir}: holds no non-empty document ({'/'.join(SUFFIXES)}); add a document or pass "
         "another folder with --corpus"
     )

@@ -129,6 +129,8 @@ def progress_label(embedder) -> str:
 
 class Embedder(ABC):
     name: str = "embedder"
+    # the numbers the model runs in: an index records it, since int8 vectors differ from fp32 ones
+    precision: str = "fp32"
     dimension: int = 0
     cache_size: int = 1024
     parallel: int = 1  # batches embedded at once (each on its own thread) when there are several
@@ -160,12 +162,14 @@ class Embedder(ABC):
         progress: bool = False,
         cache: bool = True,
         tokens: dict[str, np.ndarray] | None = None,
+        on_batch=None,
     ) -> np.ndarray:
         """Unit vectors of ``texts``, one row each. With ``cache`` the embedder's cache is read and
         filled; without, each distinct text is embedded (an index build uses that). An encoder
         whose pass also gives content-token vectors (``encode_batch``) keeps them with the cache,
         and puts them in ``tokens`` (text -> vectors) when given: an index build gets both from
-        one pass."""
+        one pass. ``on_batch(texts, vectors, token_vectors or None)`` is called as each batch
+        finishes (an index build writes them to its checkpoint and reports its progress)."""
         texts = list(texts)
         if not texts:
             self.warm_up()
@@ -173,13 +177,12 @@ class Embedder(ABC):
         found, missing = _split_cached(texts, self.cache.get if cache else None)
         if missing:
             # similar lengths together: less padding per batch; the order is restored below
-            missing.sort(key=len)
+            missing, steps = self.plan_batches(missing, batch_size)
             # batches are consumed as they finish, so memory holds one batch's model output at a
             # time (per worker), not the whole pass; content-token vectors are kept only when the
             # cache or the caller wants them, as float16 for the caller (an index stores float16)
             want_tokens = cache or tokens is not None
             encode = self.encode_batch if want_tokens else self._vectors_only
-            steps = _batch_starts(missing, batch_size, MAX_BATCH_CHARS)
             bar = None
             if progress:
                 from tqdm import tqdm
@@ -209,6 +212,8 @@ class Embedder(ABC):
                                 self._remember_tokens(t, toks[j])
                             if tokens is not None:
                                 tokens[t] = np.asarray(toks[j], dtype=np.float16)
+                    if on_batch is not None:
+                        on_batch(batch, vecs, toks if tokens is not None else None)
                     if bar is not None:
                         bar.update(len(vecs))
             finally:
@@ -220,6 +225,13 @@ class Embedder(ABC):
         if not self.dimension:
             self.dimension = len(next(iter(found.values())))
         return np.ascontiguousarray(np.stack([found[t] for t in texts]), dtype=np.float32)
+
+    def plan_batches(self, texts: list[str], batch_size: int) -> tuple[list[str], list[int]]:
+        """``texts`` in the order they are embedded, and where each batch starts: similar lengths
+        together (less padding), at most ``batch_size`` texts and ``MAX_BATCH_CHARS`` characters
+        a batch. An encoder that knows its token counts plans better (``OnnxEmbedder``)."""
+        texts = sorted(texts, key=len)
+        return texts, _batch_starts(texts, batch_size, MAX_BATCH_CHARS)
 
     def _vectors_only(self, texts: Sequence[str]) -> tuple[np.ndarray, None]:
         return self.embed_batch(texts), None

@@ -41,9 +41,12 @@ def make_embedder(
     cache_dir: Path | None = None,
     threads: int = 1,
     cache_size: int = 1024,
+    precision: str = "fp32",
 ) -> Embedder:
     """The embedder for a model name: ``hash-N`` is the test embedder; otherwise ``encoder`` picks
-    onnx, torch, or (``auto``) onnx when the model and the installed packages allow it."""
+    onnx, torch, or (``auto``) onnx when the model and the installed packages allow it.
+    ``precision`` (``fp32`` or ``int8``) applies to the ONNX encoder; the others run fp32 and say
+    so in their ``precision``."""
     if encoder not in ENCODERS:
         raise ValueError(f"encoder={encoder!r} is not an encoder: use one of {', '.join(ENCODERS)}")
     if model.startswith("hash-"):
@@ -54,6 +57,8 @@ def make_embedder(
         from rag.onnx_encoder import OnnxEmbedder
         from rag.settings import DATA_DIR_NAME
 
-        embedder = OnnxEmbedder(model, cache_dir or Path.cwd() / DATA_DIR_NAME / "models", threads)
+        embedder = OnnxEmbedder(
+            model, cache_dir or Path.cwd() / DATA_DIR_NAME / "models", threads, precision
+        )
     embedder.cache_size = cache_size
     return embedder

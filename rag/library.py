@@ -5,17 +5,27 @@ first: type sniffed, size limit, readable), removing deletes it, and the index f
 (``Chatbot.refresh``, ``rag index``). Identity is the content hash: adding bytes the folder already
 holds is reported as a duplicate and copies nothing, whatever the file is called.
 
-Used by the CLI (``rag add``, ``rag remove``, ``rag docs``) and by the chat's upload and remove
-controls; it does not index (see ``rag.index``) and does not serve.
+Removing never deletes: the file moves into the trash folder of the data folder
+(``DATA_DIR/trash/<time>-<id>/``, with an ``entry.json`` naming the corpus folder and the file's
+path in it), and ``restore_document`` (``rag restore NAME``) moves the latest removal of that name
+back. One lock per corpus folder (``library_lock``) is held around the check and the move, so two
+sessions removing at once cannot both act on a state that one of them has just changed. Removing
+the last document is allowed: an empty corpus is a valid state.
+
+Used by the CLI (``rag add``, ``rag remove``, ``rag restore``, ``rag docs``) and by the chat's
+upload and remove controls; it does not index (see ``rag.index``) and does not serve.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
+import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -127,7 +137,8 @@ def add_file(
     tmp_target = corpus_dir / f".{target.name}.{os.getpid()}.part"
     shutil.copyfile(source, tmp_target)
     os.replace(tmp_target, target)  # appears whole, never half-written
-    pages = f", {len(doc.pages)} pages" if doc.pages else ""
+    n = len(doc.pages or [])
+    pages = f", {n} page{'' if n == 1 else 's'}" if n else ""
     return Added(target.name, "added", f"{target.name}: added ({doc.kind}{pages})", doc.kind)
 
 
@@ -158,13 +169,78 @@ def resolve_name(corpus_dir: Path, name: str) -> Path:
     )
 
 
-def remove_document(corpus_dir: Path, name: str) -> str:
-    """Delete the document ``name`` from the corpus folder; returns its path in the folder."""
+def library_lock(lock_dir: Path):
+    """The lock around a check and a change of one corpus folder (removal, restore)."""
+    from filelock import FileLock
+
+    lock_dir = Path(lock_dir)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(lock_dir / ".library.lock"))
+
+
+def remove_document(
+    corpus_dir: Path, name: str, trash_dir: Path | None = None, owner: str | None = None
+) -> str:
+    """Move the document ``name`` from the corpus folder into ``trash_dir`` (deleted outright only
+    when no trash folder is given); returns its path in the folder. Under ``library_lock``."""
     check_writable(corpus_dir)
-    path = resolve_name(corpus_dir, name)
-    rel = path.relative_to(corpus_dir).as_posix()
-    path.unlink()
+    corpus_dir = Path(corpus_dir)
+    lock_dir = trash_dir if trash_dir is not None else corpus_dir
+    with library_lock(lock_dir):
+        path = resolve_name(corpus_dir, name)
+        rel = path.relative_to(corpus_dir).as_posix()
+        if trash_dir is None:
+            path.unlink()
+            return rel
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        entry = Path(trash_dir) / f"{stamp}-{uuid.uuid4().hex[:8]}"
+        (entry / rel).parent.mkdir(parents=True, exist_ok=True)
+        info = {"corpus": str(corpus_dir.resolve()), "path": rel, "removed": stamp}
+        if owner:
+            info["removed_by"] = owner
+        (entry / "entry.json").write_text(json.dumps(info))
+        shutil.move(path, entry / rel)  # a rename, or a copy when on another file system
     return rel
+
+
+def trash_entries(trash_dir: Path, corpus_dir: Path) -> list[dict]:
+    """The removals of ``corpus_dir`` still in the trash, newest first: path, removed, folder."""
+    corpus = str(Path(corpus_dir).resolve())
+    out = []
+    for entry in sorted(Path(trash_dir).glob("*/entry.json"), reverse=True):
+        try:
+            info = json.loads(entry.read_text())
+        except (OSError, ValueError):
+            continue
+        if info.get("corpus") == corpus and (entry.parent / info.get("path", "?")).is_file():
+            out.append({**info, "folder": str(entry.parent)})
+    return out
+
+
+def restore_document(trash_dir: Path, corpus_dir: Path, name: str) -> str:
+    """Move the latest removal of ``name`` (its path or file name) back into the corpus folder;
+    returns its path there. Refuses when a file of that name is back in the folder already."""
+    check_writable(corpus_dir)
+    corpus_dir = Path(corpus_dir)
+    with library_lock(trash_dir):
+        entries = trash_entries(trash_dir, corpus_dir)
+        match = [e for e in entries if e["path"] == name or Path(e["path"]).name == name]
+        if not match:
+            known = ", ".join(sorted({e["path"] for e in entries})[:10]) or "none"
+            raise CorpusError(
+                f"{name}: not in the trash of {corpus_dir} (removed documents: {known})"
+            )
+        entry = match[0]
+        target = corpus_dir / entry["path"]
+        if target.exists():
+            raise CorpusError(
+                f"{entry['path']}: a file of this name is in the corpus folder again; rename or "
+                "remove it first"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(Path(entry["folder"]) / entry["path"], target)
+        shutil.rmtree(entry["folder"], ignore_errors=True)
+    return entry["path"]
 
 
 def document_rows(manifest: dict, scan=None) -> list[dict]:

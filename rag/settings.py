@@ -34,6 +34,7 @@ DEFAULT_MODEL = "bundled:all-MiniLM-L6-v2"
 
 Mode = Literal["dense", "bm25", "hybrid"]
 Encoder = Literal["auto", "onnx", "torch"]
+Precision = Literal["fp32", "int8"]
 IndexType = Literal["auto", "flat", "ivf", "hnsw"]
 StoreKind = Literal["embedded", "milvus"]
 
@@ -77,6 +78,8 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     batch_size: int = 32
     encoder: Encoder = "auto"  # onnx (no torch; the default when installed) or torch
+    # the ONNX encoder's weights: int8 (quantised, about twice as fast) or fp32; the index records it
+    encoder_precision: Precision = "fp32"
     cache_size: int = 1024  # recent query texts whose vectors are kept
 
     # dense index
@@ -101,6 +104,11 @@ class Settings(BaseSettings):
     watch_seconds: float = 2.0
     upload_max_mb: float = 8.0  # one uploaded or added file
     upload_quota_mb: float = 64.0  # everything one chat user uploads while the server runs
+    upload_total_quota_mb: float = 256.0  # everything all chat users upload while it runs
+    # a PDF, Word or HTML reader is stopped past read_seconds + read_seconds_per_page * pages
+    # (a damaged or hostile file); a 300-page filing reads in about 10 s on one core
+    read_seconds: float = 60.0
+    read_seconds_per_page: float = 1.0
 
     # answering
     abstain_threshold: float = 0.30  # evidence score threshold when no trained model is used
@@ -217,7 +225,7 @@ class Settings(BaseSettings):
             raise ValueError(f"ef_search={v} is out of range: use a value from 1 to 4096")
         return v
 
-    @field_validator("watch_seconds", "upload_max_mb", "upload_quota_mb")
+    @field_validator("watch_seconds", "upload_max_mb", "upload_quota_mb", "upload_total_quota_mb")
     @classmethod
     def _non_negative_float(cls, v: float, info) -> float:
         if not 0 <= v <= 1_000_000:
@@ -253,6 +261,17 @@ class Settings(BaseSettings):
         if parts.username or parts.password:
             raise ValueError(
                 "llm_url must not carry a user or password: put the API key in RAG_LLM_API_KEY"
+            )
+        return v
+
+    @field_validator("read_seconds", "read_seconds_per_page")
+    @classmethod
+    def _read_limit(cls, v: float, info) -> float:
+        low, high = (1.0, 86_400.0) if info.field_name == "read_seconds" else (0.0, 600.0)
+        if not low <= v <= high:
+            raise ValueError(
+                f"{info.field_name}={v} is out of range: use {low:g} to {high:g} seconds "
+                f"(RAG_{info.field_name.upper()})"
             )
         return v
 
@@ -379,6 +398,10 @@ class Settings(BaseSettings):
 
     def feedback_path(self) -> Path:
         return self.data_dir / "feedback.jsonl"
+
+    def trash_dir(self) -> Path:
+        """Where removed documents go (``rag restore`` brings them back)."""
+        return self.data_dir / "trash"
 
     def describe(self) -> dict:
         return json.loads(self.model_dump_json())

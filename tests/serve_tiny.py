@@ -1,6 +1,6 @@
 """Serve the chat on a tiny corpus with the fake embedder, in its own process (for tests that
 measure the server's memory). Usage: python tests/serve_tiny.py CORPUS DATA PORT [USER:PASSWORD]
-Prints "READY <url>" when the server is up, then serves until killed."""
+Prints "READY <url> <upload folder>" when the server is up, then serves until killed."""
 
 import sys
 
@@ -16,7 +16,7 @@ def main() -> None:
         corpus, embedder=HashEmbedder(64), model="hash-64", data_dir=data, abstain_threshold=0.1
     )
     demo, url = serve(bot, port=port, auth=auth)
-    print("READY", url, flush=True)
+    print("READY", url, demo.upload_dir, flush=True)
     demo.block_thread()
 
 

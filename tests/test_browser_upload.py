@@ -1,6 +1,6 @@
 """Upload and removal in a real headless Chromium: several files through the file picker and one
 dropped on the upload area, a progress indicator while indexing, the document list with a remove
-button per document, and an answer citing the uploaded PDF by page. The real model; the corpus is
+removal (with its confirmation) per document, and an answer citing the uploaded PDF by page. The real model; the corpus is
 a temporary folder (never the bundled one)."""
 
 from __future__ import annotations
@@ -40,13 +40,17 @@ def upload_server(real_bot, tmp_path_factory):
     demo.close()
 
 
-ROWS = "button[id^='remove-']"  # one remove button per listed document
-
-
 def doc_names(page) -> list[str]:
-    """The listed documents, in order (the bold name of each row)."""
-    names = [t.strip() for t in page.locator(".rag-doc-name strong").all_inner_texts()]
-    return list(dict.fromkeys(names))
+    """The listed documents, in order (the first column of the documents table)."""
+    from tests.test_browser_documents import table_names
+
+    return table_names(page)
+
+
+def expect_documents(page, n: int) -> None:
+    page.locator("#doc-table", has_text=f"{n} document{'s' if n != 1 else ''}").wait_for(
+        timeout=120_000
+    )
 
 
 def test_upload_ask_cite_page_and_remove(browser, upload_server, profile_files):  # noqa: F811
@@ -54,7 +58,7 @@ def test_upload_ask_cite_page_and_remove(browser, upload_server, profile_files):
 
     bot, url, corpus = upload_server
     with open_page(browser, url) as page:
-        expect(page.locator(ROWS)).to_have_count(1)
+        expect_documents(page, 1)
         assert doc_names(page) == ["garden.md"]
         t0 = time.perf_counter()
         page.locator("#upload input[type=file]").set_input_files(
@@ -68,7 +72,7 @@ def test_upload_ask_cite_page_and_remove(browser, upload_server, profile_files):
             "sensetime_profile.pdf: added", timeout=120_000
         )
         expect(page.locator("#upload-status")).to_contain_text("sensetime_profile.docx: added")
-        expect(page.locator(ROWS)).to_have_count(3)
+        expect_documents(page, 3)
         answer = ask(page, "Who founded SenseTime?")
         elapsed = time.perf_counter() - t0
         assert "Xiao'ou Tang" in answer.inner_text()
@@ -93,16 +97,17 @@ def test_upload_ask_cite_page_and_remove(browser, upload_server, profile_files):
         )
         expect(page.locator("#upload-status")).to_contain_text("dropped.html", timeout=120_000)
         # the same content as the markdown profile's HTML twin is new to this corpus: added
-        expect(page.locator(ROWS)).to_have_count(4)
+        expect_documents(page, 4)
 
-        # remove the PDF with its button
-        names = doc_names(page)
-        index = names.index("sensetime_profile.pdf")
-        page.locator(f"#remove-{index}").click()
+        # remove the PDF: pick it (a click on its row), Remove, then confirm
+        page.locator("#doc-table .body-cell", has_text="sensetime_profile.pdf").first.click()
+        expect(page.locator("#remove-choice input")).to_have_value("sensetime_profile.pdf")
+        page.locator("#remove").click()
+        page.locator("#remove-yes").click()
         expect(page.locator("#upload-status")).to_contain_text(
             "removed sensetime_profile.pdf", timeout=60_000
         )
-        expect(page.locator(ROWS)).to_have_count(3)
+        expect_documents(page, 3)
         assert "sensetime_profile.pdf" not in doc_names(page)
         assert not (corpus / "sensetime_profile.pdf").exists()
         again = ask(page, "Where is SenseTime headquartered?")

@@ -331,7 +331,124 @@ def test_a_reader_past_its_time_limit_is_killed_with_a_clear_error(profile_files
 
 
 def test_a_reader_that_dies_is_one_error_not_a_crash(profile_files):
-    # an address-space limit far too small for the parser: the child fails, this process does not
+    # an address-space limit far too small for the parser (the PDF reader runs in 48 MiB since it
+    # no longer loads pdfminer): the child fails, this process does not
     with pytest.raises(ReadError, match=r"memory|cannot be read|made the pdf reader fail"):
-        extract_isolated(profile_files["pdf"].read_bytes(), "pdf", memory=64 * 2**20)
+        extract_isolated(profile_files["pdf"].read_bytes(), "pdf", memory=16 * 2**20)
     assert extract(PROFILE.read_bytes(), "markdown").text.startswith("# SenseTime")
+
+
+# ---- the reader's time limit grows with the page count -------------------------------------------
+
+SLOW_CHILD = """
+import sys, time
+sys.stdin.buffer.read()
+{before}
+print("pages 100", flush=True)
+time.sleep({sleep})
+print('["ok", {{"text": "# Done", "kind": "pdf", "pages": [0]}}]', flush=True)
+"""
+
+
+def _slow_child(before: str = "", sleep: float = 2.0) -> list[str]:
+    import sys
+
+    return [sys.executable, "-c", SLOW_CHILD.format(before=before, sleep=sleep)]
+
+
+def test_the_time_limit_grows_with_the_pages_the_child_reports():
+    from rag.readers.sandbox import _run_child
+
+    # 1 s for the file, and 0.03 s for each of its 100 pages: 4 s in all, for a 2 s read
+    got = _run_child(_slow_child(), b"%PDF-", "pdf", 1.0, 0.03)
+    assert got.text == "# Done"
+
+
+def test_a_stall_past_the_grown_limit_is_named_with_the_limit():
+    from rag.readers.sandbox import _run_child
+
+    t0 = time.perf_counter()
+    with pytest.raises(
+        ReadError,
+        match=r"took longer than 1\.5 s to read as pdf \(1 s \+ 0\.005 s "
+        r"a page for its 100 pages\).*RAG_READ_SECONDS",
+    ):
+        _run_child(_slow_child(sleep=30), b"%PDF-", "pdf", 1.0, 0.005)
+    assert time.perf_counter() - t0 < 10
+
+
+def test_a_stall_before_the_page_count_is_killed_at_the_base_limit():
+    from rag.readers.sandbox import _run_child
+
+    with pytest.raises(ReadError, match=r"took longer than 1 s to read as pdf \(damaged"):
+        _run_child(_slow_child(before="time.sleep(30)"), b"%PDF-", "pdf", 1.0, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"read_seconds": 0}, "read_seconds=0.0 is out of range: use 1 to 86400 seconds"),
+        ({"read_seconds_per_page": -1}, "read_seconds_per_page=-1.0 is out of range"),
+    ],
+)
+def test_bad_read_limits_name_the_range(kwargs, message):
+    from rag.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.make(**kwargs)
+
+
+def test_the_settings_reach_the_reader(tmp_path, monkeypatch):
+    from rag.readers import sandbox
+
+    seen = {}
+
+    def fake(data, kind, time_limit, memory=0, per_page=0.0):
+        seen.update(time_limit=time_limit, per_page=per_page)
+        raise ReadError("stop here")
+
+    monkeypatch.setattr(sandbox, "extract_isolated", fake)
+    (tmp_path / "a.pdf").write_bytes(b"%PDF-1.4 not really")
+    scan = scan_corpus(tmp_path, time_limit=7.0, per_page=0.25)
+    assert seen == {"time_limit": 7.0, "per_page": 0.25} and "stop here" in scan.problems["a.pdf"]
+
+
+def test_running_lines_are_dropped_wherever_the_page_ends():
+    from rag.readers.pdf import Line, _drop_running
+
+    WORDS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()  # noqa: E501
+
+    def page(n: int, link: bool) -> list[Line]:
+        lines = [Line("Back to contents", 10, 9, 15, 20, 0)] if link else []
+        lines.append(Line(f"Body {WORDS[n]} sits in the middle.", 10, 300, 310, 20, 1))
+        # a letter-size page printed on A4: its number sits half-way down, out of the margin
+        lines.append(Line(str(n), 10, 460, 468, 300, 2))
+        return lines
+
+    # the link tops 4 of 20 pages (a fifth): running; every page number goes wherever it sits
+    pages = [page(n, link=n <= 4) for n in range(1, 21)]
+    _drop_running(pages, [842.0] * 20)
+    assert all(
+        [ln.text for ln in p] == [f"Body {WORDS[n]} sits in the middle."]
+        for n, p in enumerate(pages, 1)
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "cells"),
+    [
+        ("Stock on hand 4,120 3,877", ["Stock on hand", "4,120", "3,877"]),
+        ("Cash at bank $ 1,002 $ 987", ["Cash at bank", "$", "1,002", "$", "987"]),
+        ("Held for sale 12 —", ["Held for sale", "12", "—"]),
+        ("Margin change (1.5)% 2.0%", ["Margin change", "(1.5)%", "2.0%"]),
+        ("Sales rose 5% in 2024 and 2023", None),  # prose
+        ("The firm had 9,000 staff in 2024", None),
+        ("Years ended 2024 2023", ["Years ended", "2024", "2023"]),  # a header row downstream
+        ("Paid in 2024 1,200", None),  # a year among figures: prose, not a row
+        ("12 34", None),  # no label
+    ],
+)
+def test_an_unruled_statement_line_is_a_row(line, cells):
+    from rag.readers.pdf import _text_row
+
+    assert _text_row(line) == cells

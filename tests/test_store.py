@@ -98,3 +98,12 @@ def test_retrieval_keeps_to_the_filters(index):
         )
         assert only and {p.chunk.doc_id for p in only} == {"memo.md"}
     assert retriever.retrieve("rockets", q, filters=Filters.make(documents="gone.md")) == []
+
+
+def test_a_memory_mapped_flat_index_reads_the_same_vectors(index, tmp_path):
+    """What a process that searches Milvus reads: the FAISS file mapped, not loaded."""
+    index.write(tmp_path / "build")
+    mapped = Index.read(tmp_path / "build", mmap_dense=True)
+    assert np.array_equal(mapped.chunk_vectors(), index.chunk_vectors())
+    q = EMBEDDER.embed_one("rockets")
+    assert EmbeddedStore(mapped).dense(q, 3) == EmbeddedStore(index).dense(q, 3)

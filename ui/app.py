@@ -36,6 +36,9 @@ CSS = """
 .rag-source { font-size: .92em; line-height: 1.45; }
 .rag-draft { opacity: .8; }
 .rag-checking, .rag-generated { opacity: .7; font-size: .85em; margin-top: .4em; font-style: italic; }
+#doc-table td, #doc-table th { overflow-wrap: anywhere; word-break: break-word; }
+#documents, #doc-table, #upload-status, #remove-choice { min-width: 0; max-width: 100%; }
+#upload-status { overflow-wrap: anywhere; }
 .rag-source mark {
     background: #fde68a; color: #1f2937; font-size: inherit; padding: 0 .1em; border-radius: 2px;
 }
@@ -113,6 +116,37 @@ def bind_warning(host: str, auth) -> str | None:
     )
 
 
+def library_note(settings, host: str = DEFAULT_HOST, login: bool = False) -> str | None:
+    """Why documents cannot be added or removed in this chat, or None when they can: the
+    bundled profile is read-only, a folder the server cannot write, and a chat reachable from
+    other machines without a login (anyone could plant or delete documents)."""
+    from rag.settings import BUNDLED_CORPUS
+
+    corpus = Path(settings.corpus_dir)
+    if corpus.resolve() == BUNDLED_CORPUS.resolve():
+        return (
+            "This is the bundled SenseTime profile, which is read-only: to add or remove "
+            f"documents, copy it into a folder of your own (mkdir my_docs && cp "
+            f"{BUNDLED_CORPUS.resolve()}/* my_docs/) and start the chat with "
+            "rag chat --corpus my_docs."
+        )
+    if corpus.is_dir() and not os.access(corpus, os.W_OK):
+        return (
+            "The documents folder is read-only for this server, so documents cannot be added or "
+            "removed here; make it writable, or start the chat on a copy."
+        )
+    if not is_loopback(host) and not login:
+        return (
+            "Adding and removing documents is off: this chat is reachable from other machines "
+            "without a login. Restart it with --auth-file (each document then shows who added it)."
+        )
+    return None
+
+
+def _username(request) -> str | None:
+    return getattr(request, "username", None) or None
+
+
 # ---- the page ---------------------------------------------------------------------------------------
 
 
@@ -123,14 +157,23 @@ def build_app(
     examples: list[str] | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     title: str = "Ask the documents",
+    library: str | None = None,
+    login: bool = False,
 ):
-    """The Gradio ``Blocks`` of the chat, answering with ``bot`` and logging votes to ``feedback``."""
+    """The Gradio ``Blocks`` of the chat, answering with ``bot`` and logging votes to ``feedback``.
+
+    ``library``: why documents cannot be added or removed here ("" when they can; None: worked
+    out from the settings, ``library_note``); then the page shows that, once, instead of the
+    upload and remove controls. ``login``: the server has a login (the list shows who added each
+    document)."""
     check_concurrency(concurrency)
     apply_offline_env()
     import gradio as gr
 
     settings = bot.settings
     private = {"api_visibility": "private"}
+    note = library_note(settings) if library is None else (library or None)
+    has_login = bool(login)
 
     def on_submit(message, history, answers, mode, k, documents=None):
         reply = chat.respond(message, history, bot=bot, mode=mode, k=k, documents=documents)
@@ -177,12 +220,24 @@ def build_app(
     def on_clear():
         return "", [], [], [], {}
 
-    def on_upload(files, progress=gr.Progress()):  # noqa: B008 - Gradio's progress idiom
+    def on_upload(files, request: gr.Request, progress=gr.Progress()):  # noqa: B008 - Gradio's idiom
         paths = [f if isinstance(f, str) else getattr(f, "path", str(f)) for f in files or []]
         if not paths:
             return gr.skip(), gr.skip(), None
-        progress(0.1, desc=f"Reading {len(paths)} file(s)")
-        results = uploads.add_uploads(bot, paths)
+        if note:  # read-only: the page shows no upload box, and a direct call is refused too
+            for path in paths:
+                Path(path).unlink(missing_ok=True)
+            return "\u2716 " + chat.escape(note), gr.skip(), None
+        progress(0.05, desc=f"Reading {chat.plural(len(paths), 'file')}")
+
+        def embedding(done: int, total: int) -> None:  # the build's own count, batch by batch
+            progress(
+                (done, max(total, 1)),
+                desc=f"Indexing: {done:,} of {total:,} texts embedded",
+                unit="texts",
+            )
+
+        results = uploads.add_uploads(bot, paths, user=_username(request), on_progress=embedding)
         progress(1.0, desc="Indexed")
         lines = [
             (
@@ -197,16 +252,53 @@ def build_app(
         ]
         return "<br>".join(lines), uploads.rows(bot), None
 
-    def on_remove(name):
+    def on_remove_ask(name):
+        if not name:
+            return gr.Warning("pick a document to remove first") or gr.skip(), gr.skip()
+        return (
+            gr.update(visible=True),
+            f"Remove **{chat.escape(name)}**? It goes to the trash in the data folder; "
+            f"`rag restore {chat.escape(name)}` brings it back.",
+        )
+
+    def on_remove(name, request: gr.Request):
+        if note:
+            return "\u2716 " + chat.escape(note), gr.skip(), gr.update(visible=False)
         try:
-            message = chat.escape(uploads.remove(bot, name))
+            message = chat.escape(uploads.remove(bot, name, user=_username(request)))
         except ValueError as exc:
             message = "\u2716 " + chat.escape(str(exc))
-        return message, uploads.rows(bot)
+        return message, uploads.rows(bot), gr.update(visible=False)
+
+    def on_rows(rows, text):
+        names = chat.document_names(rows)
+        table = gr.update(
+            value=chat.document_table(rows, text, owners=has_login),
+            label=chat.documents_label(rows, text),
+        )
+        if remove_choice is None:
+            return table, gr.skip()
+        return table, gr.update(choices=names, value=None)
+
+    def on_filter(rows, text):
+        return gr.update(
+            value=chat.document_table(rows, text, owners=has_login),
+            label=chat.documents_label(rows, text),
+        )
+
+    def on_pick(rows, text, evt: gr.SelectData):
+        shown = chat.document_table(rows, text, owners=has_login)
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else None
+        if row is None or not 0 <= row < len(shown):
+            return gr.skip()
+        return gr.update(value=shown[row][0])
 
     def on_tick(shown):
         current = uploads.rows(bot)
         return gr.skip() if current == shown else current
+
+    def on_load():
+        return uploads.rows(bot)  # the list as it is now, not as it was at server start
 
     def ask(
         question: str,
@@ -251,8 +343,9 @@ def build_app(
         except ValueError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
-    # uploaded files older than an hour are deleted every 10 minutes, and all of them at shutdown
-    with gr.Blocks(title=title, fill_width=False, delete_cache=(600, 3600)) as demo:
+    # uploaded files never added (older than 15 minutes) are deleted every 5 minutes, and all of
+    # them at shutdown
+    with gr.Blocks(title=title, fill_width=False, delete_cache=(300, 900)) as demo:
         gr.Markdown(
             f"## {chat.escape(title)}\n"
             "Answers are sentences quoted from the documents; each shows its sources. "
@@ -310,53 +403,69 @@ def build_app(
                             elem_id="generator",
                         )
                 with gr.Accordion("Documents", open=True, elem_id="documents"):
-                    upload = gr.File(
-                        label="Add documents (PDF, Word, HTML, markdown, text): drop files here",
-                        file_count="multiple",
-                        file_types=list(uploads.ALLOWED_SUFFIXES),
-                        type="filepath",
-                        height=120,
-                        elem_id="upload",
-                    )
+                    shown_rows = uploads.rows(bot)
+                    doc_rows = gr.State(shown_rows)
+                    upload = None
+                    if note:  # read-only: said once, and no control that would fail
+                        gr.Markdown(chat.escape(note), elem_id="library-note")
+                    else:
+                        upload = gr.File(
+                            label="Add documents (PDF, Word, HTML, markdown, text): drop files "
+                            "here",
+                            file_count="multiple",
+                            file_types=list(uploads.ALLOWED_SUFFIXES),
+                            type="filepath",
+                            height=120,
+                            elem_id="upload",
+                        )
                     upload_status = gr.Markdown("", elem_id="upload-status")
-                    doc_rows = gr.State(uploads.rows(bot))
                     doc_choice = gr.Dropdown(
-                        document_choices(doc_rows.value),
+                        document_choices(shown_rows),
                         value=chat.ALL_DOCUMENTS,
                         label="Answer from",
                         info="one document, or all (a question naming a company or a year "
                         "is answered from its documents)",
                         elem_id="answer-from",
                     )
-
-                    @gr.render(inputs=doc_rows)
-                    def show_documents(rows):
-                        for i, row in enumerate(rows or []):
-                            with gr.Row(equal_height=True, elem_classes=["rag-doc"]):
-                                pages = f" \u00b7 {row['pages']} pages" if row.get("pages") else ""
-                                detail = (
-                                    f"{row['type']}{pages} \u00b7 {row['chunks']} chunks"
-                                    if row["status"] == "indexed"
-                                    else row["status"]
+                    doc_filter = gr.Textbox(
+                        placeholder="Filter documents by name",
+                        show_label=False,
+                        lines=1,
+                        max_lines=1,
+                        elem_id="doc-filter",
+                    )
+                    doc_table = gr.Dataframe(
+                        value=chat.document_table(shown_rows, "", owners=has_login),
+                        headers=chat.document_headers(has_login),
+                        interactive=False,
+                        wrap=True,
+                        max_height=320,
+                        column_widths=["62%", "38%", "25%"][: 3 if has_login else 2],
+                        label=chat.documents_label(shown_rows),
+                        elem_id="doc-table",
+                        elem_classes=["rag-doc-table"],
+                    )
+                    remove_choice = remove_button = confirm = yes = no = None
+                    if not note:
+                        with gr.Row(equal_height=True):
+                            remove_choice = gr.Dropdown(
+                                choices=chat.document_names(shown_rows),
+                                value=None,
+                                label="Remove a document",
+                                filterable=True,
+                                scale=3,
+                                elem_id="remove-choice",
+                            )
+                            remove_button = gr.Button(
+                                "Remove…", size="sm", scale=1, min_width=80, elem_id="remove"
+                            )
+                        with gr.Group(visible=False, elem_id="remove-confirm") as confirm:
+                            confirm_text = gr.Markdown("", elem_id="remove-question")
+                            with gr.Row():
+                                yes = gr.Button(
+                                    "Yes, remove", variant="stop", size="sm", elem_id="remove-yes"
                                 )
-                                gr.Markdown(
-                                    f"**{chat.escape(row['name'])}**<br>"
-                                    f"<small>{chat.escape(detail)}</small>",
-                                    elem_classes=["rag-doc-name"],
-                                )
-                                button = gr.Button(
-                                    "Remove",
-                                    size="sm",
-                                    scale=0,
-                                    min_width=70,
-                                    elem_id=f"remove-{i}",
-                                    elem_classes=["rag-remove"],
-                                )
-                                button.click(
-                                    functools.partial(on_remove, row["name"]),
-                                    outputs=[upload_status, doc_rows],
-                                    **private,
-                                )
+                                no = gr.Button("Cancel", size="sm", elem_id="remove-no")
 
         with gr.Accordion(
             "Retrieval debug: the passages retrieved for the last question", open=False
@@ -407,10 +516,27 @@ def build_app(
         )
         chatbot.like(on_like, inputs=[chatbot, answers], outputs=None, **private)
         clear.click(on_clear, outputs=outputs, **private)
-        upload.upload(
-            on_upload, inputs=[upload], outputs=[upload_status, doc_rows, upload], **private
-        )
+        if upload is not None:
+            upload.upload(
+                on_upload, inputs=[upload], outputs=[upload_status, doc_rows, upload], **private
+            )
+            remove_button.click(
+                on_remove_ask, inputs=[remove_choice], outputs=[confirm, confirm_text], **private
+            )
+            yes.click(
+                on_remove,
+                inputs=[remove_choice],
+                outputs=[upload_status, doc_rows, confirm],
+                **private,
+            )
+            no.click(lambda: gr.update(visible=False), outputs=[confirm], **private)
+            doc_table.select(on_pick, inputs=[doc_rows, doc_filter], outputs=[remove_choice],
+                             **private)  # fmt: skip
+        row_outputs = [doc_table, remove_choice if remove_choice is not None else doc_filter]
+        doc_rows.change(on_rows, inputs=[doc_rows, doc_filter], outputs=row_outputs, **private)
+        doc_filter.change(on_filter, inputs=[doc_rows, doc_filter], outputs=[doc_table], **private)
         gr.Timer(5).tick(on_tick, inputs=[doc_rows], outputs=[doc_rows], **private)
+        demo.load(on_load, outputs=[doc_rows], **private)
         chatbot.clear(on_clear, outputs=outputs, **private)
         if settings.has_llm:
             gr.api(ask_llm, api_name="ask", api_visibility="public", **limit)
@@ -463,7 +589,15 @@ def serve(
         (warn or functools.partial(print, file=sys.stderr))(message)
     bot.warm_up()  # model and index load once, here, and are shared by every session
     feedback = feedback or FeedbackLog(bot.settings.feedback_path())
-    demo = build_app(bot, feedback, examples=examples, concurrency=concurrency, title=title)
+    demo = build_app(
+        bot,
+        feedback,
+        examples=examples,
+        concurrency=concurrency,
+        title=title,
+        library=library_note(bot.settings, host, bool(auth)) or "",
+        login=bool(auth),
+    )
     import gradio as gr
     from starlette.middleware import Middleware
 
@@ -482,15 +616,19 @@ def serve(
         max_json_depth=settings.max_history_depth + 8,  # {"data": [...]} and a message's fields
         hosts=host_names(host, allowed_hosts),
     )
+    # Gradio keeps uploads in GRADIO_TEMP_DIR, read when the server app is made: a private
+    # folder per server, removed at exit and on SIGTERM (and each upload deleted once copied
+    # into the corpus); the upload guard spools request bodies there too
+    upload_dir = uploads.private_upload_dir()
+    os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)
     upload_guard = Middleware(
         uploads.UploadGuard,
         max_file_bytes=max_file,
         quota_bytes=int(settings.upload_quota_mb * 2**20),
+        total_quota_bytes=int(settings.upload_total_quota_mb * 2**20),
+        spool_dir=str(upload_dir),
+        closed=library_note(settings, host, bool(auth)),
     )
-    # Gradio keeps uploads in GRADIO_TEMP_DIR, read when the server app is made: a private
-    # folder per server, removed at exit (and each upload deleted once copied into the corpus)
-    upload_dir = uploads.private_upload_dir()
-    os.environ["GRADIO_TEMP_DIR"] = str(upload_dir)
     try:
         demo.launch(
             server_name=host,
@@ -527,6 +665,7 @@ def serve(
 
     demo.close = close_and_clean
     demo.upload_dir = upload_dir
+    uploads.clean_on_sigterm(upload_dir)
     shown = f"[{host}]" if ":" in host else host
     return demo, f"http://{shown}:{demo.server_port}/"
 

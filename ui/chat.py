@@ -65,6 +65,57 @@ def escape_block(text) -> str:
     return re.sub(r"(<br>\s*){3,}", "<br><br>", out)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 page``, ``2 pages``, ``0 chunks``."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+# ---- the documents panel --------------------------------------------------------------------------
+
+
+def document_headers(owners: bool = False) -> list[str]:
+    return ["document", "size", *(["added by"] if owners else [])]
+
+
+def document_names(rows) -> list[str]:
+    return [r["name"] for r in rows or [] if r.get("status") == "indexed"]
+
+
+def document_table(rows, text: str = "", owners: bool = False) -> list[list]:
+    """The compact table of the documents panel: one row per document whose name holds every
+    word of ``text`` (case-insensitive), with its type and size in words ("pdf · 3 pages ·
+    1 chunk") or its status, and who added it when ``owners``."""
+    words = (text or "").lower().split()
+    out = []
+    for r in rows or []:
+        name = r["name"]
+        if any(w not in name.lower() for w in words):
+            continue
+        if r.get("status") == "indexed":
+            kind = {"markdown": "md", "text": "txt"}.get(r.get("type", ""), r.get("type", ""))
+            parts = [kind] if kind else []
+            parts += [plural(r["pages"], "page")] if r.get("pages") else []
+            parts.append(plural(r.get("chunks", 0), "chunk"))
+            size = " \u00b7 ".join(parts)
+        else:
+            size = r.get("status", "")
+        row = [name, size]
+        if owners:
+            row.append(r.get("owner", ""))
+        out.append(row)
+    return out
+
+
+def documents_label(rows, text: str = "") -> str:
+    """The table's label: how many documents, and how many the filter shows."""
+    total = len(document_names(rows))
+    if not total:
+        return "No documents yet"
+    shown = len(document_table(rows, text))
+    label = plural(total, "document")
+    return label if shown == len(rows or []) else f"{label} ({shown:,} shown)"
+
+
 # ---- sources --------------------------------------------------------------------------------------
 
 
@@ -110,23 +161,31 @@ def highlight(passage: str, quotes: list[str]) -> tuple[str, bool]:
 
 
 def source_title(c: Citation) -> str:
-    """``[1] Heading > Path · document · lines 8-9``, escaped (the title is rendered as markdown)."""
+    """``[1] Heading > Path · document · lines 8-9``, escaped (the title is rendered as markdown).
+    A Word file has no line numbers a reader can find, so its place is the heading alone (or
+    "before the first heading")."""
+    heading = " \u203a ".join(c.heading_path)
     if getattr(c, "page", None) is not None:
-        lines = (
+        where = (
             f"p. {c.page}"
             if not c.page_end or c.page_end == c.page
             else f"pp. {c.page}\u2013{c.page_end}"
         )
+    elif str(c.document).lower().endswith(".docx"):
+        where = "" if heading else "before the first heading"
     else:
-        lines = (
+        where = (
             f"line {c.line_start}"
             if c.line_start == c.line_end
             else (f"lines {c.line_start}\u2013{c.line_end}")
         )
     if getattr(c, "changed", ""):
-        lines += f" \u00b7 {escape('the file ' + c.changed + ' since it was indexed')}"
-    heading = " \u203a ".join(c.heading_path) or "(no heading)"
-    return f"{escape(f'[{c.number}]')} {escape(heading)} \u00b7 {escape(c.document)} \u00b7 {lines}"
+        note = escape("the file " + c.changed + " since it was indexed")
+        where = f"{where} \u00b7 {note}" if where else note
+    parts = [escape(f"[{c.number}]") + " " + escape(heading or "(no heading)"), escape(c.document)]
+    if where:
+        parts.append(where)
+    return " \u00b7 ".join(parts)
 
 
 def source_html(c: Citation) -> str:
@@ -156,7 +215,9 @@ def answer_html(answer: Answer) -> str:
             f"{escape_block(answer.text)}</div>"
         )
         if answer.reason:
-            parts.append(f'<div class="rag-reason">{escape_block(answer.reason)}</div>')
+            parts.append(
+                f'<div class="rag-reason">{escape_block(reason_in_words(answer.reason))}</div>'
+            )
     else:
         parts.append(f'<div class="rag-answer">{escape_block(answer.text)}</div>')
     if getattr(answer, "generator", "extractive") == "llm":
@@ -166,14 +227,50 @@ def answer_html(answer: Answer) -> str:
         )
     if getattr(answer, "quoted_from", ""):
         parts.append(f'<div class="rag-from">{escape_block(answer.quoted_from)}</div>')
+    understood = False
     for notice in answer.notices:
+        if notice.startswith("Understood as"):  # said once, in its own line below
+            understood = True
+            parts.append(f'<div class="rag-understood">{escape_block(notice)}</div>')
+            continue
         parts.append(f'<div class="rag-notice">Note: {escape_block(notice)}</div>')
-    if answer.rewritten_query and answer.rewritten_query != answer.question:
+    if not understood and answer.rewritten_query and answer.rewritten_query != answer.question:
         parts.append(
             f'<div class="rag-understood">Understood as: \u201c{escape(answer.rewritten_query)}'
             "\u201d</div>"
         )
     return "".join(parts)
+
+
+_MODEL_SCORE = re.compile(r"score P\(answerable\) (\d*\.?\d+), threshold (\d*\.?\d+)")
+_EVIDENCE_SCORE = re.compile(
+    r"evidence score (\d*\.?\d+),? (?:\u2265 |>= |< )?threshold (\d*\.?\d+)"
+)
+
+
+def reason_in_words(reason: str, abstained: bool = True) -> str:
+    """The engine's reason with its scores said in words: "score P(answerable) 0.02, threshold
+    0.00" reads as if it should have answered; "the answer model gave it a 2% chance of being
+    answered here (it answers from 0%), but the check above decided" does not."""
+
+    def model(m: re.Match) -> str:
+        p, t = float(m.group(1)), float(m.group(2))
+        chance = f"the answer model gives a {p:.0%} chance that the documents answer this"
+        if p >= t and abstained:
+            return f"the check decided: alone, the answer model would have answered ({chance}; it answers from {t:.0%})"
+        if p >= t:
+            return f"{chance}, enough to answer (from {t:.0%})"
+        return f"{chance}, below the {t:.0%} it needs to answer"
+
+    def evidence(m: re.Match) -> str:
+        e, t = float(m.group(1)), float(m.group(2))
+        if e >= t and abstained:
+            return f"the check decided, though the evidence scores {e:.2f} (enough from {t:.2f})"
+        if e >= t:
+            return f"the evidence scores {e:.2f}, enough to answer (from {t:.2f})"
+        return f"the evidence scores {e:.2f}, below the {t:.2f} needed to answer"
+
+    return _EVIDENCE_SCORE.sub(evidence, _MODEL_SCORE.sub(model, reason or ""))
 
 
 def draft_html(draft: str) -> str:
@@ -193,6 +290,7 @@ def answer_messages(answer: Answer) -> list[dict]:
     messages = [{"role": "assistant", "content": answer_html(answer)}]
     if not answer.abstained:
         messages += [source_message(c) for c in answer.citations]
+        messages += [source_message(c) for c in getattr(answer, "conflicts", None) or []]
     return messages
 
 

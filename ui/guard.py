@@ -326,7 +326,10 @@ class Guard:
 
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         is_json = ctype == b"application/json"
-        if scope["method"] in ("POST", "PUT", "PATCH") and (is_json or declared is None):
+        is_upload = path.startswith(UPLOAD_PREFIXES)  # streamed to disk by ui.uploads.UploadGuard
+        if scope["method"] in ("POST", "PUT", "PATCH") and (
+            is_json or (declared is None and not is_upload)
+        ):
             # a JSON body is checked before the app parses it; a body of no declared length
             # (chunked) is read here up to the limit, as the app would read it whole anyway
             body, too_large = await read_body(receive, limit)

@@ -295,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data} holds no financebench_questions.jsonl", file=sys.stderr)
         return 2
     rows = build(args.data)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     tmp.replace(args.out)

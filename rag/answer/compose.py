@@ -259,7 +259,36 @@ class Composer:
             text += f"\nNeeds arithmetic: {comp.line} Inputs: {marks}."
         used = [self.index.by_id[c.chunk_id] for c in citations]
         base["passages"] = self.in_order(passages, used + [c.chunk_index for c in j.ranked])
-        return Answer(text=text, citations=citations, abstained=False, **common, **base)
+        answer = Answer(text=text, citations=citations, abstained=False, **common, **base)
+        self.report_conflict(a, j, lines, answer)
+        return answer
+
+    def report_conflict(self, a: QuestionAnalysis, j: Judgement, lines, answer: Answer) -> None:
+        """Another document answers as strongly but differently (``rag.answer.conflicts``): cite
+        it beside the answer, with a notice; the answer's own text and citations stay."""
+        from rag.answer.conflicts import find_conflict
+
+        cfg = self.config
+        quoted = [(ci, unit) for line in lines for ci, unit in line.units]
+        other = find_conflict(
+            j.ranked,
+            quoted,
+            lambda ci: self.index.chunks[ci].doc_id,
+            a.query,
+            cfg.conflict_ratio,
+            cfg.conflict_overlap,
+        )
+        if other is None:
+            return
+        _, (cited,) = render(self.index, [Line([(other.chunk_index, other.unit)])], {})
+        cited.number = len(answer.citations) + 1
+        answer.conflicts.append(cited)
+        mine = sorted({c.document for c in answer.citations})
+        answer.notices.append(
+            f"The documents disagree: {cited.document} answers differently "
+            f"(\u201c{cited.quote}\u201d [{cited.number}]) from {', '.join(mine)}; "
+            "both are cited, check which is right."
+        )
 
     def in_order(self, passages: list[Passage], chunk_order: list[int]) -> list[Passage]:
         """The passages re-ranked as the answer was composed: the ones it quotes first, in the

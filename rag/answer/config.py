@@ -53,6 +53,9 @@ class AnswerConfig(BaseModel):
     decide: Literal["rules+model", "model"] = "rules+model"
     hard_checks: tuple[str, ...] = CHECKS
     type_rescue: float = Field(0.25, ge=0, le=5)  # how far below the best a typed unit may be
+    # ---- conflicting sources (rag.answer.conflicts; set by hand, see its docstring) ----
+    conflict_ratio: float = Field(0.6, ge=0, le=1)  # the other's prior and evidence, vs quoted
+    conflict_overlap: float = Field(0.5, ge=0, le=1)  # added words shared: below this, different
     # ---- selection ----
     second_unit_margin: float = Field(0.04, ge=0, le=5)
     list_margin: float = Field(0.15, ge=0, le=5)

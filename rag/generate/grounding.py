@@ -2,7 +2,8 @@
 
 A generated sentence is kept only when all of these hold (the first that fails is its ``reason``):
 
-1. **citation** — it carries at least one ``[n]`` naming a source the LLM was given;
+1. **citation** — it carries at least one ``[n]`` naming a source the LLM was given (a list
+   whose last item carries the marker carries it on every item);
 2. **numbers** — every number, amount, percentage and year in it appears, after normalisation, in
    the sources it cites: ``$1.2B`` = ``$1.2 billion`` = ``1,200 million``; ``12%`` = ``12 percent``;
    ``seven`` = ``7``; or it is *computed* from two of their figures: their sum, difference, ratio,
@@ -13,7 +14,9 @@ A generated sentence is kept only when all of these hold (the first that fails i
    when the word is rare in English) appears in the cited sources or their headings, compared
    without case, spaces and punctuation (``Sense Time`` = ``SenseTime``);
 5. **negation** — it is negated (``not``, ``never``, ``no``, ``n't``, ``without``, ...) exactly
-   when its best supporting unit is;
+   when its best supporting unit is; and its facts sit where the sources put them: no antonym of
+   the best unit's words ("admits" for "denies"), no role swap, no name or number moved from
+   another unit of the passage (``rag.generate.relations``);
 6. **support** — a unit of the cited sources supports it in meaning: a logistic model over
    MiniLM cosine and content-token alignment (sentence vs best unit, sentence vs all cited units)
    gives P(supported) >= the threshold. Weights and threshold were fitted on SQuAD 2.0 *train*
@@ -104,6 +107,28 @@ def split_sentences(reply: str) -> list[Piece]:
         if item:
             paragraph += 1
     return pieces
+
+
+def _list_citations(pieces: list[Piece]) -> list[Piece]:
+    """A list whose items carry no marker but whose last item does ("- a\n- b\n- c [1]"): the
+    marker is the whole list's, so every item carries it (each is still checked on its own)."""
+    out = list(pieces)
+    i = 0
+    while i < len(out):
+        if not out[i].item:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(out) and out[j + 1].item:
+            j += 1
+        marks = MARKER_RE.findall(out[j].text)
+        if marks:
+            tail = "".join(f"[{m}]" for m in marks)
+            for k in range(i, j):
+                if not citations_of(out[k].text):
+                    out[k] = Piece(f"{out[k].text} {tail}", out[k].paragraph, out[k].item)
+        i = j + 1
+    return out
 
 
 def citations_of(sentence: str) -> list[int]:
@@ -320,7 +345,7 @@ class GroundingChecker:
     def check(self, reply: str, sources: list[Source]) -> list[SentenceCheck]:
         """One ``SentenceCheck`` per sentence of ``reply``, in order. The cheap checks (citation,
         numbers, months, names) run first; only the sentences that pass them are embedded."""
-        pieces = split_sentences(reply)
+        pieces = _list_citations(split_sentences(reply))
         by_number = {s.number: s for s in sources}
         out: list[SentenceCheck | None] = []
         pending = []
@@ -433,6 +458,10 @@ class GroundingChecker:
             which = "the sentence" if negated(body) else "its source"
             reason = f"negation flip: {which} is negated ({marks}: {quote!r})"
             return self._fail(piece, body, reason, prob, quote)
+        if best is not None:
+            wrong = _misrelated(body, best.text, srcs, marks)
+            if wrong:
+                return self._fail(piece, body, wrong, prob, quote)
         if prob < self.model.threshold:
             reason = (
                 f"not supported in meaning by {marks}: P={prob:.2f} < {self.model.threshold:.2f}"
@@ -464,6 +493,26 @@ class GroundingChecker:
             if scores[j] >= scores[b] - margin:
                 per_source.setdefault(n, []).append(i)
         return prob, units[b][2], per_source
+
+
+def _misrelated(body: str, best: str, srcs: list[Source], marks: str) -> str | None:
+    """The reason when the sentence's facts are not where its sources put them
+    (``rag.generate.relations``): an antonym, a role swap, a name or number moved between units."""
+    from rag.generate.relations import antonym, misplaced, role_swap
+
+    flip = antonym(body, best)
+    if flip:
+        return f"antonym: the sentence says {flip[0]!r} where {marks} says {flip[1]!r}"
+    swap = role_swap(body, best)
+    if swap:
+        return f"role swap: {marks} says it of {swap[1]!r} and {swap[0]!r} the other way round"
+    moved = misplaced(body, [u.text for s in srcs for u in s.units if not u.instruction], best)
+    if moved:
+        return (
+            f"{moved[0]!r} is not where {marks} puts it: no sentence of {marks} that names it "
+            f"says {moved[1]!r}"
+        )
+    return None
 
 
 def computed_from(body: str, missing: list[float], text: str) -> tuple[list[str], float | None]:
@@ -505,6 +554,8 @@ class _Held:
         self.months = months_in(text)
         self.squashed = squash(f"{text} {headings}")
         self.words = set(re.findall(r"[0-9a-z]+", f"{text} {headings}".lower()))
+        # and its name-shaped words squashed as a sentence's names are ("R&D" -> "rd")
+        self.words |= {squash(w) for w in _WORD_RE.findall(f"{text} {headings}")}
 
 
 _SENTENCE_END_RE = re.compile(r"[.!?][\"”’')]*\s+(?=[\[\"“(A-Z0-9])")

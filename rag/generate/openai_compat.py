@@ -162,7 +162,7 @@ class ChatClient:
             except _Stopped:
                 raise GenerationError(self._late()) from None
             except _Retryable as exc:
-                if attempt > RETRIES or sent[0] or time.monotonic() >= deadline - 0.05:
+                if attempt > RETRIES or sent[0] or time.monotonic() >= deadline:
                     raise GenerationError(str(exc)) from None
                 log.info("LLM call failed (%s); retrying once", exc)
 

@@ -19,6 +19,9 @@ Layout of an index folder (``Settings.index_dir()``)::
     builds/<build-id>/unit_token_offsets.npy  offsets per unit row; absent for an embedder without
                                         token vectors or a corpus of more than TOKEN_UNITS_MAX units
     builds/<build-id>/bm25/             bm25s files
+    partial/                            the vectors of a build in progress, appended batch by
+                                        batch (``rag.index.checkpoint``): a build killed halfway
+                                        resumes from them; removed when a build is installed
     .lock                               held while building, so two builds never interleave
 
 A build is written into a temporary folder, renamed to ``builds/<id>``, and only then pointed to by
@@ -59,6 +62,7 @@ from rag.chunking import Chunk, Chunker
 from rag.documents import CorpusScan, Document, empty_corpus_error, scan_corpus
 from rag.embedding import Embedder
 from rag.filters import Filters
+from rag.index.checkpoint import Checkpoint, text_key
 from rag.index.protocol import Hit, Stored
 from rag.lexical import STOPWORDS, LexicalIndex, words
 from rag.records import describe
@@ -208,13 +212,17 @@ def _embed_reusing(
     batch_size: int,
     progress: bool,
     tokens: dict[str, np.ndarray] | None = None,
+    on_batch=None,
 ) -> tuple[np.ndarray, int]:
     """Vectors of ``texts``, taken from ``known`` (text -> vector of an earlier build) where the text
     is the same, embedded otherwise (and added to ``known``; token vectors that came with the pass
-    go to ``tokens``). Returns the vectors and how many distinct texts were embedded."""
+    go to ``tokens``; ``on_batch`` sees each finished batch). Returns the vectors and how many
+    distinct texts were embedded."""
     todo = list(dict.fromkeys(t for t in texts if t not in known))
     if todo:
-        vectors = embedder.embed(todo, batch_size, progress, cache=False, tokens=tokens)
+        vectors = embedder.embed(
+            todo, batch_size, progress, cache=False, tokens=tokens, on_batch=on_batch
+        )
         known.update(zip(todo, vectors, strict=True))
     if not texts:
         return np.zeros((0, embedder.dimension), dtype=np.float32), 0
@@ -320,9 +328,16 @@ class Index:
         previous: Index | None = None,
         index_type: str = "auto",
         approx_above: int = APPROX_ABOVE,
+        checkpoint_dir: Path | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> Index:
         """Chunk, embed and index ``docs``. Vectors of ``previous`` (an earlier build with the same
-        model) are reused for identical texts, so only new or changed text is embedded."""
+        model) are reused for identical texts, so only new or changed text is embedded.
+
+        With ``checkpoint_dir``, every finished batch of vectors is appended there
+        (``rag.index.checkpoint``) and a build that finds vectors there from one that was killed
+        reuses them; ``on_progress(done, total)`` hears how many of the texts this build must
+        embed are done, after every batch."""
         t0 = time.perf_counter()
         chunks = chunker.chunk_corpus(docs)
         t_chunk = time.perf_counter()
@@ -333,22 +348,14 @@ class Index:
             previous is not None
             and previous.manifest.get("model") == embedder.name
             and previous.dimension == embedder.dimension
+            and previous.manifest.get("settings", {}).get("precision", "fp32") == embedder.precision
         ):
             known = previous.known_vectors()
             if previous.manifest.get("settings", {}).get("token_version") == TOKEN_VERSION:
                 known_tokens = previous.known_tokens()
-        t_passes = [time.perf_counter()]
-        vectors, n_chunk_new = _embed_reusing(
-            embedder, [c.embed_text for c in chunks], known, batch_size, progress
-        )
-        t_passes.append(time.perf_counter())
+        chunk_texts = [c.embed_text for c in chunks]
         unit_texts = [unit_embed_text(c, u.text) for c in chunks for u in c.units]
         with_tokens = len(unit_texts) <= TOKEN_UNITS_MAX
-        passed: dict[str, np.ndarray] = {}  # token vectors from the pass that embeds new units
-        unit_vectors, n_unit_new = _embed_reusing(
-            embedder, unit_texts, known, batch_size, progress, passed if with_tokens else None
-        )
-        t_passes.append(time.perf_counter())
         vocab = vocabulary(chunks)
         # most corpus words are common English words whose vectors the encoder already holds
         # (pinned at warm-up, computed once per model): reused, not embedded again
@@ -357,8 +364,59 @@ class Index:
                 vector = embedder.cache.get(word)
                 if vector is not None:
                     known[word] = vector
-        vocab_vectors, n_word_new = _embed_reusing(embedder, vocab, known, 256, progress)
-        t_passes.append(time.perf_counter())
+        checkpoint, n_resumed = None, 0
+        if checkpoint_dir is not None:
+            checkpoint = Checkpoint(checkpoint_dir, checkpoint_identity(embedder))
+            saved, saved_tokens = checkpoint.load()
+            for t in dict.fromkeys([*chunk_texts, *unit_texts, *vocab]) if saved else ():
+                key = text_key(t)
+                if t not in known and key in saved:
+                    known[t] = np.array(saved[key])
+                    n_resumed += 1
+                    if key in saved_tokens and t not in known_tokens:
+                        known_tokens[t] = np.array(saved_tokens[key])
+            del saved, saved_tokens
+        total = len({t for t in (*chunk_texts, *unit_texts, *vocab) if t not in known})
+        done = 0
+        if on_progress is not None:
+            on_progress(0, total)
+
+        def on_batch(texts, vecs, toks) -> None:
+            nonlocal done, checkpoint
+            if checkpoint is not None:
+                try:
+                    checkpoint.add(texts, vecs, toks)
+                except OSError:  # a full disk: the build goes on, it just cannot resume
+                    checkpoint.close()
+                    checkpoint = None
+            done += len(texts)
+            if on_progress is not None:
+                on_progress(done, total)
+
+        t_passes = [time.perf_counter()]
+        try:
+            vectors, n_chunk_new = _embed_reusing(
+                embedder, chunk_texts, known, batch_size, progress, on_batch=on_batch
+            )
+            t_passes.append(time.perf_counter())
+            passed: dict[str, np.ndarray] = {}  # token vectors from the pass that embeds units
+            unit_vectors, n_unit_new = _embed_reusing(
+                embedder,
+                unit_texts,
+                known,
+                batch_size,
+                progress,
+                passed if with_tokens else None,
+                on_batch,
+            )
+            t_passes.append(time.perf_counter())
+            vocab_vectors, n_word_new = _embed_reusing(
+                embedder, vocab, known, 256, progress, on_batch=on_batch
+            )
+            t_passes.append(time.perf_counter())
+        finally:
+            if checkpoint is not None:
+                checkpoint.close()
         del known
         token_vectors = token_offsets = None
         n_token_new = len(passed)
@@ -405,6 +463,8 @@ class Index:
             "dense": dense_info,
             # distinct texts embedded by this build; the rest came from the previous build
             "embedded": {"chunks": n_chunk_new, "units": n_unit_new, "words": n_word_new},
+            # texts whose vectors came from the checkpoint of a build that did not finish
+            "resumed": n_resumed,
             # content-token vectors kept (None: this embedder has none, or too many units), and
             # the units whose tokens this build computed
             "token_vectors": None
@@ -465,7 +525,9 @@ class Index:
         self.manifest = manifest
 
     @classmethod
-    def read(cls, folder: Path, verify: bool = True) -> Index:
+    def read(cls, folder: Path, verify: bool = True, mmap_dense: bool = False) -> Index:
+        """Read a build. ``mmap_dense``: memory-map a flat FAISS index instead of reading it, for
+        a process that searches another store (Milvus) and only looks up a few chunk vectors."""
         import faiss
 
         manifest = read_manifest(folder)
@@ -483,7 +545,10 @@ class Index:
         try:
             with open(folder / "chunks.jsonl", encoding="utf-8") as f:
                 chunks = [Chunk.from_dict(json.loads(line)) for line in f if line.strip()]
-            dense = faiss.read_index(str(folder / "dense.faiss"))
+            flat = manifest.get("dense", {}).get("type", "flat") == "flat"
+            dense = faiss.read_index(
+                str(folder / "dense.faiss"), faiss.IO_FLAG_MMAP_IFC if mmap_dense and flat else 0
+            )
             # memory-mapped: the composer reads only the rows of retrieved chunks
             unit_vectors = np.load(folder / "units.npy", mmap_mode="r", allow_pickle=False)
             lexical = LexicalIndex.load(folder / "bm25", len(chunks))
@@ -563,6 +628,21 @@ def index_settings(
         "token_version": TOKEN_VERSION,
         "pipeline": pipeline_fingerprint(),
         **dense_settings(index_type, approx_above),
+        # int8 vectors are not fp32 ones; fp32 is left unsaid, so fp32 builds made before the
+        # setting existed stay current
+        **({"precision": embedder.precision} if embedder.precision != "fp32" else {}),
+    }
+
+
+def checkpoint_identity(embedder: Embedder) -> dict:
+    """What the vectors of a build's checkpoint depend on: one made for anything else is dropped."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": embedder.name,
+        "precision": embedder.precision,
+        "dimension": int(embedder.dimension),
+        "embed_text_version": EMBED_TEXT_VERSION,
+        "token_version": TOKEN_VERSION,
     }
 
 
@@ -632,10 +712,14 @@ class IndexStore:
         notify: Callable[[str], None] = _stderr,
         index_type: str = "auto",
         approx_above: int = APPROX_ABOVE,
-        answer_model: str | None = None,
         log: Callable[[str], None] = _stderr,
+        read_limit: tuple[float, float] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        mmap_dense: bool = False,
     ):
         self.root = Path(root)
+        self.mmap_dense = mmap_dense  # another store searches: the FAISS file is memory-mapped
+        self.on_progress = on_progress  # (texts embedded, texts to embed) after every batch
         self.log = log  # a line when a build starts and one when it ends
         self.corpus_dir = Path(corpus_dir)
         self.chunker = chunker
@@ -644,20 +728,18 @@ class IndexStore:
         self.notify = notify
         self.index_type = check_index_type(index_type)
         self.approx_above = approx_above
-        # the trained answer model's version: recorded in the manifest, and a build made for
-        # another model counts as stale (its vectors are still reused)
-        self.answer_model = answer_model
         self.last_scan: CorpusScan | None = None
+        # (seconds per file, seconds per PDF page) a reader may take (Settings.read_seconds...)
+        self.read_limit = read_limit or (None, None)
 
     @property
     def current(self) -> Path:
         return self.root / "current"
 
     def expected_settings(self) -> dict:
-        settings = index_settings(self.chunker, self.embedder, self.index_type, self.approx_above)
-        if self.answer_model:
-            settings["answer_model"] = self.answer_model
-        return settings
+        """What decides this store's contents. Only what is in the index: a query-time model or
+        setting (the answer model, k, the retrieval mode) never makes a build stale."""
+        return index_settings(self.chunker, self.embedder, self.index_type, self.approx_above)
 
     def staleness(self, docs: list[Document]) -> str | None:
         """Why the current index cannot serve this corpus and these settings; None when it can."""
@@ -666,7 +748,9 @@ class IndexStore:
         except IndexReadError as exc:
             # a dangling link (its build deleted) is damage to report, not a first start
             return str(exc) if os.path.lexists(self.current) else "no index yet"
-        built, expected = manifest.get("settings", {}), self.expected_settings()
+        built, expected = dict(manifest.get("settings", {})), self.expected_settings()
+        # builds of earlier versions recorded the answer model, which is not index content
+        built.pop("answer_model", None)
         if built != expected:
             changed = sorted(
                 k for k in set(built) | set(expected) if built.get(k) != expected.get(k)
@@ -684,13 +768,18 @@ class IndexStore:
         return None
 
     @property
+    def checkpoint_dir(self) -> Path:
+        """Vectors of a build in progress, batch by batch, so a killed build resumes."""
+        return self.root / "partial"
+
+    @property
     def cache_dir(self) -> Path:
         """Text extracted from PDF, Word and HTML files, by content hash (parsed once)."""
         return self.root / "extracted"
 
     def scan(self) -> CorpusScan:
         """The corpus as it is now; every unreadable file is reported through ``notify``."""
-        scan = scan_corpus(self.corpus_dir, self.cache_dir)
+        scan = scan_corpus(self.corpus_dir, self.cache_dir, *self.read_limit)
         self.last_scan = scan
         for message in scan.problems.values():
             self.notify(f"skipped {message}")
@@ -704,7 +793,7 @@ class IndexStore:
         if reason is None:
             for attempt in range(2):
                 try:
-                    return Index.read(self.current.resolve())
+                    return Index.read(self.current.resolve(), mmap_dense=self.mmap_dense)
                 except IndexReadError as exc:
                     # another process may have just installed a new build: look once more
                     reason = str(exc)
@@ -742,6 +831,8 @@ class IndexStore:
                 previous=self.previous(),
                 index_type=self.index_type,
                 approx_above=self.approx_above,
+                checkpoint_dir=self.checkpoint_dir,
+                on_progress=self.on_progress,
             )
             index.manifest["settings"] = self.expected_settings()
             scan = getattr(self, "last_scan", None)
@@ -749,6 +840,8 @@ class IndexStore:
                 index.manifest["problems"] = dict(scan.problems)
                 index.manifest["duplicates"] = dict(scan.duplicates)
             self._install(index)
+            # installed: its vectors are in the build now, so the checkpoint has done its work
+            Checkpoint(self.checkpoint_dir, {"dimension": 0}).clear()
             seconds = time.perf_counter() - t0
             m = index.manifest
             self.log(
@@ -763,7 +856,7 @@ class IndexStore:
         if not self.current.exists():
             return None
         try:
-            return Index.read(self.current.resolve())
+            return Index.read(self.current.resolve(), mmap_dense=self.mmap_dense)
         except IndexReadError:
             return None
 

@@ -97,12 +97,13 @@ def _zip_has(data: bytes, member: str) -> bool:
         return False
 
 
-def extract(data: bytes, kind: str) -> Extracted:
-    """Run the reader for ``kind`` in this process (the sandbox calls this in its child)."""
+def extract(data: bytes, kind: str, on_pages=None) -> Extracted:
+    """Run the reader for ``kind`` in this process (the sandbox calls this in its child).
+    ``on_pages(n)`` is called with a paged document's page count once it is known."""
     if kind == "pdf":
         from rag.readers.pdf import read_pdf
 
-        return read_pdf(data)
+        return read_pdf(data, on_pages=on_pages)
     if kind == "docx":
         from rag.readers.docx import read_docx
 
