@@ -227,18 +227,20 @@ def answer_html(answer: Answer) -> str:
         )
     if getattr(answer, "quoted_from", ""):
         parts.append(f'<div class="rag-from">{escape_block(answer.quoted_from)}</div>')
-    understood = False
+    understood = ""
     for notice in answer.notices:
         if notice.startswith("Understood as"):  # said once, in its own line below
-            understood = True
-            parts.append(f'<div class="rag-understood">{escape_block(notice)}</div>')
+            understood = notice
             continue
         parts.append(f'<div class="rag-notice">Note: {escape_block(notice)}</div>')
-    if not understood and answer.rewritten_query and answer.rewritten_query != answer.question:
+    if answer.rewritten_query and answer.rewritten_query != answer.question:
+        # the whole question as the engine read it says more than the notice's short form
         parts.append(
             f'<div class="rag-understood">Understood as: \u201c{escape(answer.rewritten_query)}'
             "\u201d</div>"
         )
+    elif understood:
+        parts.append(f'<div class="rag-understood">{escape_block(understood)}</div>')
     return "".join(parts)
 
 
