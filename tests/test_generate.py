@@ -26,10 +26,12 @@ UNANSWERABLE = "What does the staff cafeteria charge for lunch on Fridays?"
 SECRET = "sk-test-canary-7f3a9"
 
 
+TIMEOUT_DEADLINE = 2.0
 FAIL = {
     "empty reply": ([{"content": ""}], "empty"),
     "HTTP 500": ([{"status": 500}, {"status": 500}], "HTTP 500"),
-    "timeout": ([{"sleep": 1.5, "content": "late"}], "did not"),
+    # the endpoint sleeps past the whole deadline (TIMEOUT_DEADLINE), so both tries time out
+    "timeout": ([{"sleep": 4.0, "content": "late"}], "did not"),
     "garbage": ([{"content": "!!! ??? ..."}], "no sentence"),
 }
 
@@ -105,8 +107,10 @@ def test_unfaithful_sentence_is_removed_with_its_reason(llm_bot, kind, stream):
 @pytest.mark.parametrize("kind", list(FAIL))
 def test_endpoint_failure_falls_back_to_the_extractive_answer(llm_bot, extractive, kind, stream):
     script, reason = FAIL[kind]
+    # a deadline long enough that the retry's half still starts on a loaded machine
+    timeout = TIMEOUT_DEADLINE if kind == "timeout" else 0.6
     with ScriptedLLM(script) as llm:
-        answer, _ = ask(llm_bot(llm.url, stream=stream), stream)
+        answer, _ = ask(llm_bot(llm.url, timeout=timeout, stream=stream), stream)
         calls = len(llm.requests)
     assert answer.generator == "extractive"
     assert answer.text == extractive.text
