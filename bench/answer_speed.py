@@ -24,6 +24,20 @@ from rag.metrics import percentile
 OUT = ROOT / "bench" / "results" / "answer_speed.json"
 
 
+def ask_pass(bots: dict, questions) -> dict[str, list[float]]:
+    """One pass of warm asks, in milliseconds per bot: the query cache cleared first (every
+    question is new), the bots interleaved question by question so they see the same load."""
+    times: dict[str, list[float]] = {name: [] for name in bots}
+    for bot in bots.values():
+        bot.embedder.cache.clear_recent()
+    for q in questions:
+        for name, bot in bots.items():
+            t0 = time.perf_counter()
+            bot.ask(q.question, history=q.history or None)
+            times[name].append((time.perf_counter() - t0) * 1000)
+    return times
+
+
 def main(argv: list[str] | None = None) -> int:
     from rag.chatbot import Chatbot
     from rag.evaluation import load_questions
@@ -42,14 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     result = {"questions": len(qs), "passes": []}
     for p in range(args.passes):
-        times = {name: [] for name in bots}
-        for bot in bots.values():
-            bot.embedder.cache.clear_recent()
-        for q in qs:
-            for name, bot in bots.items():
-                t0 = time.perf_counter()
-                bot.ask(q.question, history=q.history or None)
-                times[name].append((time.perf_counter() - t0) * 1000)
+        times = ask_pass(bots, qs)
         row = {
             name: {"p50_ms": round(percentile(v, 50), 2), "p95_ms": round(percentile(v, 95), 2)}
             for name, v in times.items()

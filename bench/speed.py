@@ -26,7 +26,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bench.common import ROOT, machine, run_process, stats, write_json
@@ -125,6 +124,7 @@ def cold(runs: int, models: Path, tmp: Path) -> dict:
 
 
 def warm(passes: int, models: Path, tmp: Path) -> dict:
+    from bench.answer_speed import ask_pass
     from rag.chatbot import Chatbot
     from rag.evaluation import load_questions
 
@@ -142,15 +142,7 @@ def warm(passes: int, models: Path, tmp: Path) -> dict:
         bots[name] = Chatbot.from_corpus(None, data_dir=data, **settings).warm_up()
     result = {"questions": len(qs), "load_before": _load(), "passes": []}
     for p in range(passes):
-        times = {name: [] for name in bots}
-        for bot in bots.values():
-            bot.embedder.cache.clear_recent()
-        for q in qs:
-            for name, bot in bots.items():
-                t0 = time.perf_counter()
-                bot.ask(q.question, history=q.history or None)
-                times[name].append((time.perf_counter() - t0) * 1000)
-        row = {name: stats(v) for name, v in times.items()}
+        row = {name: stats(v) for name, v in ask_pass(bots, qs).items()}
         result["passes"].append(row)
         print(
             "  warm ask pass",

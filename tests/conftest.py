@@ -42,18 +42,24 @@ def tiny_corpus(tmp_path: Path) -> Path:
     return corpus
 
 
-@pytest.fixture
-def tiny_bot(tiny_corpus: Path, tmp_path: Path):
+def hash_bot(corpus: Path, data_dir: Path, **settings):
+    """A bot on ``corpus`` with the deterministic 64-dim fake embedder (fast, exact)."""
     from rag.chatbot import Chatbot
     from rag.embedding import HashEmbedder
 
     return Chatbot.from_corpus(
-        tiny_corpus,
+        corpus,
         embedder=HashEmbedder(64),
         model="hash-64",
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         abstain_threshold=0.1,
+        **settings,
     )
+
+
+@pytest.fixture
+def tiny_bot(tiny_corpus: Path, tmp_path: Path):
+    return hash_bot(tiny_corpus, tmp_path / "data")
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 
 from bench.llm_server import ScriptedLLM, first_sentence
 from rag.instructions import addressed_to_assistant
-from tests.conftest import ROOT
+from tests.conftest import ROOT, hash_bot
 
 PLANTED = """# Harbour
 
@@ -77,21 +77,11 @@ def test_no_sentence_of_the_profile_or_the_squad_articles_is_flagged():
 @pytest.fixture
 def planted_bot(tmp_path):
     def make(url: str | None = None):
-        from rag.chatbot import Chatbot
-        from rag.embedding import HashEmbedder
-
         corpus = tmp_path / "corpus"
         corpus.mkdir(exist_ok=True)
         (corpus / "harbour.md").write_text(PLANTED)
         llm = {"llm_url": url, "llm_model": "scripted"} if url else {}
-        return Chatbot.from_corpus(
-            corpus,
-            embedder=HashEmbedder(64),
-            model="hash-64",
-            data_dir=tmp_path / "data",
-            abstain_threshold=0.1,
-            **llm,
-        )
+        return hash_bot(corpus, tmp_path / "data", **llm)
 
     return make
 

@@ -16,7 +16,7 @@ import pytest
 from bench.llm_server import ScriptedLLM, first_sentence
 from rag.generate.base import GenerationError
 from rag.generate.openai_compat import ChatClient
-from tests.conftest import TINY_DOC
+from tests.conftest import TINY_DOC, hash_bot
 
 pytestmark = pytest.mark.slow  # real HTTP servers
 
@@ -63,22 +63,10 @@ def test_headers_then_nothing_ends_within_the_stated_time(stream):
 @pytest.fixture
 def llm_tiny_bot(tmp_path):
     def make(url: str, **settings):
-        from rag.chatbot import Chatbot
-        from rag.embedding import HashEmbedder
-
         corpus = tmp_path / "corpus"
         corpus.mkdir(exist_ok=True)
         (corpus / "acme.md").write_text(TINY_DOC)
-        return Chatbot.from_corpus(
-            corpus,
-            embedder=HashEmbedder(64),
-            model="hash-64",
-            data_dir=tmp_path / "data",
-            abstain_threshold=0.1,
-            llm_url=url,
-            llm_model="scripted",
-            **settings,
-        )
+        return hash_bot(corpus, tmp_path / "data", llm_url=url, llm_model="scripted", **settings)
 
     return make
 

@@ -23,7 +23,7 @@ from rag.documents import load_corpus
 from rag.embedding import HashEmbedder
 from rag.filters import Filters
 from rag.index import EmbeddedStore, Index, Store
-from tests.conftest import ROOT, TINY_DOC
+from tests.conftest import ROOT, TINY_DOC, hash_bot
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
@@ -219,14 +219,7 @@ def test_retrieval_and_answers_are_the_same_on_both_stores(tmp_path, server):
     (corpus / "notes.txt").write_text("Plain text with no heading. Acme ships in June.\n")
 
     def bot(**settings):
-        return Chatbot.from_corpus(
-            corpus,
-            embedder=HashEmbedder(64),
-            model="hash-64",
-            data_dir=tmp_path / "data",
-            abstain_threshold=0.1,
-            **settings,
-        )
+        return hash_bot(corpus, tmp_path / "data", **settings)
 
     embedded, milvus = bot(), bot(store="milvus", milvus_uri=server.uri)
     milvus.milvus(64).drop()

@@ -8,6 +8,7 @@ import pytest
 
 from rag.cli import format_answer
 from rag.unicode import mixed_script_words, normalise, terminal_safe
+from tests.conftest import hash_bot
 from ui import chat
 
 HARBOUR = """# Harbour
@@ -26,19 +27,10 @@ Pilot boats are run by Kоrvin Marine.
 
 @pytest.fixture
 def harbour_bot(tmp_path):
-    from rag.chatbot import Chatbot
-    from rag.embedding import HashEmbedder
-
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "harbour.md").write_text(HARBOUR, encoding="utf-8")
-    return Chatbot.from_corpus(
-        corpus,
-        embedder=HashEmbedder(64),
-        model="hash-64",
-        data_dir=tmp_path / "data",
-        abstain_threshold=0.1,
-    )
+    return hash_bot(corpus, tmp_path / "data")
 
 
 BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
